@@ -1,0 +1,51 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/hub
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test test-sqlite test-postgres lint bench install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## make run: set everything up (virtualenv, install, migrate, demo data) and start the hub.
+run: $(VENV)/.installed
+	$(BIN)/hub up
+
+## make test: every test, on SQLite with the in-memory layer, then on PostgreSQL and Redis.
+test: $(VENV)/.installed-dev
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: $(VENV)/.installed-dev
+	HUB_DATABASE_URL= HUB_REDIS_URL= HUB_TEST_REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-postgres: $(VENV)/.installed-dev
+	@HUB_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m tests.services_check; status=$$?; \
+	if [ $$status -eq 2 ]; then exit 0; elif [ $$status -ne 0 ]; then exit $$status; fi; \
+	HUB_DATABASE_URL=$(PG_TEST_URL) HUB_REDIS_URL= HUB_TEST_REDIS_URL=$(REDIS_TEST_URL) \
+		$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,184 @@
+"""Changing conversations: assignment, transfer, status, tags, notes. Each do_* audits and publishes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from hub import audit
+from hub.actions import ActionError
+from hub.events import schema
+from hub.events.payloads import conversation_data, note_data
+from hub.events.publish import conversation_audience, publish
+from hub.models import AgentProfile, Conversation, Note, Tag, Team
+from hub.sanitize import bound_text
+from routing.signals import conversation_needs_agent, conversation_resolved
+
+MAX_TAGS = 50
+
+
+def _locked(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update().select_related("customer").get(pk=conversation.pk)
+
+
+def _updated(conv: Conversation, changed: list[str], *extra_recipients: int | None) -> None:
+    publish(schema.ConversationUpdated(conversation=conversation_data(conv), changed=changed),
+            conversation_audience(conv, *extra_recipients), conversation_id=conv.pk, customer_id=conv.customer_id)
+
+
+def check_assignee(user_id: int | None) -> AbstractBaseUser | None:
+    if user_id is None:
+        return None
+    user = get_user_model().objects.filter(pk=user_id, is_active=True, agent__isnull=False).first()
+    if user is None:
+        raise ActionError("no such active agent", field="assignee")
+    return user
+
+
+def do_assign(actor: AbstractBaseUser | None, conversation: Conversation, assignee: AbstractBaseUser | None,
+              *, team: Team | None = None, reason: str = "manual") -> Conversation:
+    """Assign (or with `assignee=None`, unassign) a conversation; optionally move it to `team`."""
+    with transaction.atomic():
+        conv = _locked(conversation)
+        previous = conv.assignee_id
+        new_id = assignee.pk if assignee is not None else None
+        team_changed = team is not None and team.pk != conv.team_id
+        if previous == new_id and not team_changed:
+            return conv
+        now = timezone.now()
+        conv.assignee_id = new_id
+        if new_id is not None:
+            conv.assigned_at = now
+        if team_changed:
+            conv.team = team
+        if conv.status == Conversation.Status.RESOLVED and new_id is not None:
+            conv.status = Conversation.Status.OPEN
+        conv.save()
+        audit.record("conversation.assigned" if new_id else "conversation.unassigned", actor,
+                     conversation=conv, assignee=new_id, previous=previous, team=conv.team_id, reason=reason)
+        publish(schema.ConversationAssigned(conversation=conversation_data(conv), assignee_id=new_id,
+                                            previous_assignee_id=previous, team_id=conv.team_id,
+                                            by_id=actor.pk if actor else None),
+                conversation_audience(conv, previous), conversation_id=conv.pk, customer_id=conv.customer_id)
+        if new_id is None and conv.status != Conversation.Status.RESOLVED:
+            conv_id = conv.pk
+            transaction.on_commit(lambda: conversation_needs_agent.send(
+                sender=Conversation, conversation_id=conv_id, reason="unassigned"))
+    return conv
+
+
+def do_transfer(actor: AbstractBaseUser, conversation: Conversation, *, team: Team | None = None,
+                assignee: AbstractBaseUser | None = None) -> Conversation:
+    """Hand a conversation to another agent, or to a team's queue (unassigned, waiting for routing)."""
+    if team is None and assignee is None:
+        raise ActionError("transfer needs a team or an agent")
+    if assignee is not None and team is not None:
+        agent = getattr(assignee, "agent", None)
+        if agent is not None and not agent.sees_everything and not agent.teams.filter(pk=team.pk).exists():
+            raise ActionError("that agent is not a member of that team", field="assignee")
+    return do_assign(actor, conversation, assignee, team=team, reason="transfer")
+
+
+def do_set_status(actor: AbstractBaseUser | None, conversation: Conversation, status: str, *,
+                  snoozed_until: datetime | None = None) -> Conversation:
+    if status not in Conversation.Status.values:
+        raise ActionError(f"unknown status {status!r}", field="status")
+    now = timezone.now()
+    if status == Conversation.Status.SNOOZED:
+        if snoozed_until is None or snoozed_until <= now:
+            raise ActionError("snoozing needs a time in the future", field="snoozed_until")
+    with transaction.atomic():
+        conv = _locked(conversation)
+        if conv.status == status and status != Conversation.Status.SNOOZED:
+            return conv
+        previous = conv.status
+        conv.status = status
+        conv.snoozed_until = snoozed_until if status == Conversation.Status.SNOOZED else None
+        changed = ["status", "snoozed_until"]
+        if status == Conversation.Status.RESOLVED:
+            conv.resolved_at = now
+            changed.append("resolved_at")
+        elif previous == Conversation.Status.RESOLVED:
+            conv.reopened_at = now
+            conv.reopen_count += 1
+            changed += ["reopened_at"]
+        conv.save()
+        audit.record("conversation.status", actor, conversation=conv, status=status, previous=previous,
+                     snoozed_until=snoozed_until.isoformat() if snoozed_until else None)
+        _updated(conv, changed)
+        conv_id = conv.pk
+        if status == Conversation.Status.RESOLVED:
+            transaction.on_commit(lambda: conversation_resolved.send(sender=Conversation, conversation_id=conv_id))
+        elif previous == Conversation.Status.RESOLVED and conv.assignee_id is None:
+            transaction.on_commit(lambda: conversation_needs_agent.send(
+                sender=Conversation, conversation_id=conv_id, reason="reopened"))
+    return conv
+
+
+def do_wake_snoozed(now: datetime | None = None) -> int:
+    """Reopen conversations whose snooze time has passed (a periodic task)."""
+    now = now or timezone.now()
+    woken = 0
+    for conv in Conversation.objects.filter(status=Conversation.Status.SNOOZED, snoozed_until__lte=now)[:500]:
+        do_set_status(None, conv, Conversation.Status.OPEN)
+        woken += 1
+    return woken
+
+
+def do_set_tags(actor: AbstractBaseUser, conversation: Conversation, names: list[str]) -> Conversation:
+    clean = sorted({n.strip()[:64] for n in names if n and n.strip()})
+    if len(clean) > MAX_TAGS:
+        raise ActionError(f"at most {MAX_TAGS} tags", field="tags")
+    with transaction.atomic():
+        conv = _locked(conversation)
+        before = sorted(conv.tags.values_list("name", flat=True))
+        if before == clean:
+            return conv
+        tags = [Tag.objects.get_or_create(name=n)[0] for n in clean]
+        conv.tags.set(tags)
+        conv.save(update_fields=["updated_at"])
+        audit.record("conversation.tags", actor, conversation=conv, tags=clean, previous=before)
+        _updated(conv, ["tags"])
+    return conv
+
+
+def do_set_priority(actor: AbstractBaseUser, conversation: Conversation, *, priority: int | None = None,
+                    escalated: bool | None = None) -> Conversation:
+    if priority is not None and priority not in Conversation.Priority.values:
+        raise ActionError("priority must be 0 (low) to 3 (urgent)", field="priority")
+    with transaction.atomic():
+        conv = _locked(conversation)
+        changed = []
+        if priority is not None and priority != conv.priority:
+            conv.priority = priority
+            changed.append("priority")
+        if escalated is not None and escalated != conv.escalated:
+            conv.escalated = escalated
+            changed.append("escalated")
+        if not changed:
+            return conv
+        conv.save()
+        audit.record("conversation.priority", actor, conversation=conv, priority=conv.priority,
+                     escalated=conv.escalated)
+        _updated(conv, changed)
+    return conv
+
+
+def do_add_note(author: AbstractBaseUser, conversation: Conversation, text: str) -> Note:
+    if not text or not text.strip():
+        raise ActionError("a note needs text", field="text")
+    text, _ = bound_text(text)
+    with transaction.atomic():
+        conv = _locked(conversation)
+        note = Note.objects.create(conversation=conv, author=author, text=text)
+        publish(schema.NoteCreated(note=note_data(note)), conversation_audience(conv),
+                conversation_id=conv.pk, customer_id=conv.customer_id)
+    return note
+
+
+def agent_profile(user: AbstractBaseUser) -> AgentProfile | None:
+    return getattr(user, "agent", None)

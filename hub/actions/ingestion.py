@@ -1,0 +1,269 @@
+"""The one door for inbound contacts: a connector's plain event in, stored rows out, in one transaction.
+
+Idempotent on (channel account, provider message id): providers retry, also concurrently, and we store one
+message. After commit only: realtime events (hub/events) and the routing notification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+
+from connectors.base import CallEvent, DeliveryStatus, InboundAttachment, InboundMessage, Sender
+from hub import audit
+from hub.actions.outbound import do_apply_delivery_status
+from hub.events import schema
+from hub.events.payloads import conversation_data, message_data
+from hub.events.publish import conversation_audience, publish
+from hub.identities import normalize_address
+from hub.models import Attachment, ChannelAccount, Conversation, Customer, Identity, Message, ThreadKey
+from hub.sanitize import bound_text, sanitize_html
+from routing.signals import conversation_needs_agent
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTACHMENTS = 20
+_ATTEMPTS = 4
+
+
+class IngestError(ValueError):
+    """The event cannot be stored as given (invalid address, oversized...). The message says why; webhook
+    views answer it as a 4xx so that the provider does not retry forever."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    message: Message
+    created: bool  # False: a duplicate delivery, nothing was stored
+    conversation_created: bool = False
+    reopened: bool = False
+
+
+def do_ingest_message(account: ChannelAccount, inbound: InboundMessage, *,
+                      kind: str = Message.Kind.TEXT) -> IngestResult:
+    """Store one inbound message, or return the one already stored for its provider id."""
+    if not inbound.provider_message_id or len(inbound.provider_message_id) > 255:
+        raise IngestError("provider_message_id must be 1 to 255 characters")
+    if len(inbound.attachments) > MAX_ATTACHMENTS:
+        raise IngestError(f"more than {MAX_ATTACHMENTS} attachments")
+    try:
+        address = normalize_address(inbound.sender.kind, inbound.sender.address)
+    except ValueError as exc:
+        raise IngestError(str(exc)) from exc
+    # Concurrent deliveries of the same message (or first messages of the same new customer) race on the
+    # unique constraints; the loser rolls back whole and finds the winner's rows on the next attempt.
+    for attempt in range(_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                return _ingest(account, inbound, address, kind)
+        except IntegrityError:
+            if attempt == _ATTEMPTS - 1:
+                raise
+            logger.debug("ingest race on %s/%s, retrying", account.pk, inbound.provider_message_id)
+    raise AssertionError("unreachable")
+
+
+def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind: str) -> IngestResult:
+    existing = (
+        Message.objects.filter(channel_account=account, provider_message_id=inbound.provider_message_id)
+        .select_related("conversation").first()
+    )
+    if existing is not None:
+        return IngestResult(existing, created=False)
+
+    now = timezone.now()
+    identity = resolve_identity(inbound.sender, address, inbound.language)
+    # Locking the customer serializes threading per customer: two first messages arriving together must
+    # not open two conversations.
+    customer = Customer.objects.select_for_update().get(pk=identity.customer_id)
+    conversation, created, reopened = _thread(account, customer, inbound, now)
+
+    text, truncated = bound_text(inbound.text)
+    metadata = dict(inbound.metadata)
+    if truncated:
+        metadata["truncated"] = True
+    if inbound.is_auto_reply:
+        metadata["auto_reply"] = True
+    if inbound.sent_at:
+        metadata["provider_sent_at"] = inbound.sent_at.isoformat()
+    message = Message.objects.create(
+        conversation=conversation, direction=Message.Direction.IN, author_kind=Message.Author.CUSTOMER,
+        author_identity=identity, channel_account=account, kind=kind, text=text, html=sanitize_html(inbound.html),
+        is_public=inbound.is_public, provider_message_id=inbound.provider_message_id,
+        status=Message.Status.RECEIVED, metadata=metadata, created_at=now,
+    )
+    _store_attachments(message, inbound.attachments)
+
+    Conversation.objects.filter(pk=conversation.pk).update(
+        messages_count=F("messages_count") + 1, last_message_at=now, last_customer_message_at=now)
+    conversation.refresh_from_db()
+    Customer.objects.filter(pk=customer.pk).update(
+        messages_count=F("messages_count") + 1, last_contact_at=now,
+        first_contact_at=customer.first_contact_at or now,
+        conversations_count=F("conversations_count") + (1 if created else 0),
+    )
+    _register_thread_keys(account, conversation, [inbound.provider_message_id, *inbound.thread_keys])
+
+    audience = conversation_audience(conversation)
+    if created:
+        publish(schema.ConversationCreated(conversation=conversation_data(conversation)), audience,
+                conversation_id=conversation.pk, customer_id=customer.pk)
+    elif reopened:
+        audit.record("conversation.reopened", None, conversation=conversation, reason="customer_message")
+        publish(schema.ConversationUpdated(conversation=conversation_data(conversation),
+                                           changed=["status", "reopened_at"]),
+                audience, conversation_id=conversation.pk, customer_id=customer.pk)
+    publish(schema.MessageCreated(message=message_data(message)), audience,
+            conversation_id=conversation.pk, customer_id=customer.pk)
+
+    if (created or reopened) and not inbound.is_auto_reply:
+        reason = "new" if created else "reopened"
+        conv_id = conversation.pk
+        transaction.on_commit(lambda: conversation_needs_agent.send(
+            sender=Conversation, conversation_id=conv_id, reason=reason))
+    return IngestResult(message, created=True, conversation_created=created, reopened=reopened)
+
+
+def resolve_identity(sender: Sender, address: str, language: str = "") -> Identity:
+    """The identity for (kind, address), creating it and a new customer the first time."""
+    identity = Identity.objects.filter(kind=sender.kind, address=address).select_related("customer").first()
+    if identity is not None:
+        if sender.display_name and not identity.display_name:
+            Identity.objects.filter(pk=identity.pk).update(display_name=sender.display_name[:200])
+        return identity
+    name = (sender.display_name or address)[:200]
+    customer = Customer.objects.create(display_name=name, language=language[:16])
+    # Savepoint: a concurrent creator makes this fail, and the whole ingest attempt is retried.
+    return Identity.objects.create(customer=customer, kind=sender.kind, address=address,
+                                   display_name=sender.display_name[:200])
+
+
+def _reopen_window() -> timedelta:
+    return timedelta(hours=settings.HUB_REOPEN_WINDOW_HOURS)
+
+
+def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage,
+            now: timezone.datetime) -> tuple[Conversation, bool, bool]:
+    """Find the conversation this message continues: by provider thread key first, then the customer's
+    unresolved conversation on this channel, then a recently resolved one (reopened). Returns
+    (conversation, created, reopened)."""
+    candidate: Conversation | None = None
+    if inbound.thread_keys:
+        key = (ThreadKey.objects.filter(channel_account=account, key__in=list(inbound.thread_keys))
+               .select_related("conversation").order_by("-conversation_id").first())
+        if key is not None:
+            candidate = key.conversation
+    if candidate is None:
+        candidate = (Conversation.objects.filter(customer=customer, channel=account.channel)
+                     .exclude(status=Conversation.Status.RESOLVED).order_by("-id").first())
+    if candidate is None:
+        candidate = (Conversation.objects.filter(customer=customer, channel=account.channel,
+                                                 status=Conversation.Status.RESOLVED)
+                     .order_by("-resolved_at", "-id").first())
+
+    if candidate is not None:
+        candidate = Conversation.objects.select_for_update().get(pk=candidate.pk)
+        if candidate.status != Conversation.Status.RESOLVED:
+            if candidate.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING) \
+                    and not inbound.is_auto_reply:
+                # The customer wrote back: the conversation needs an agent again.
+                candidate.status = Conversation.Status.OPEN
+                candidate.snoozed_until = None
+                candidate.save(update_fields=["status", "snoozed_until", "updated_at"])
+            return candidate, False, False
+        if inbound.is_auto_reply:
+            return candidate, False, False  # an out-of-office note never reopens anything
+        resolved_at = candidate.resolved_at or candidate.updated_at
+        if now - resolved_at <= _reopen_window():
+            candidate.status = Conversation.Status.OPEN
+            candidate.reopened_at = now
+            candidate.reopen_count += 1
+            candidate.snoozed_until = None
+            candidate.first_queued_at = candidate.first_queued_at or now
+            candidate.save(update_fields=["status", "reopened_at", "reopen_count", "snoozed_until",
+                                          "first_queued_at", "updated_at"])
+            return candidate, False, True
+
+    subject = inbound.subject.strip() or " ".join(inbound.text.split())[:80]
+    conversation = Conversation.objects.create(
+        customer=customer, team=account.team, channel=account.channel, channel_account=account,
+        subject=subject[:300], status=Conversation.Status.OPEN, first_queued_at=now,
+        priority=(Conversation.Priority.HIGH if customer.value_tier == Customer.Tier.VIP
+                  else Conversation.Priority.NORMAL),
+    )
+    return conversation, True, False
+
+
+def _register_thread_keys(account: ChannelAccount, conversation: Conversation, keys: list[str]) -> None:
+    """Point each key at `conversation` (the newest conversation of a thread wins)."""
+    for key in {k for k in keys if k and len(k) <= 500}:
+        ThreadKey.objects.update_or_create(channel_account=account, key=key,
+                                           defaults={"conversation": conversation})
+
+
+def _store_attachments(message: Message, attachments: object) -> None:
+    cap = settings.HUB_MAX_ATTACHMENT_BYTES
+    skipped: list[dict[str, object]] = []
+    for item in attachments:  # type: ignore[attr-defined]
+        assert isinstance(item, InboundAttachment)
+        name = get_valid_filename(item.name or "attachment")[:200] or "attachment"
+        content_type = (item.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream")[:127]
+        if not item.data:
+            if item.url:
+                skipped.append({"name": name, "url": item.url, "reason": "pending_fetch"})
+            continue
+        if len(item.data) > cap:
+            skipped.append({"name": name, "size": len(item.data), "reason": "too_large"})
+            continue
+        attachment = Attachment(message=message, name=name, content_type=content_type, size=len(item.data))
+        digest = hashlib.sha256(item.data).hexdigest()[:16]
+        attachment.file.save(f"{digest}-{name}", ContentFile(item.data), save=False)
+        attachment.save()
+    if skipped:
+        message.metadata["attachments_not_stored"] = skipped
+        message.save(update_fields=["metadata"])
+
+
+def do_ingest_status(account: ChannelAccount, status: DeliveryStatus) -> Message | None:
+    """Apply a provider's delivery report to the outbound message it names (None: unknown message)."""
+    return do_apply_delivery_status(account, status.provider_message_id, status.status, status.reason)
+
+
+def do_ingest_call(account: ChannelAccount, event: CallEvent) -> IngestResult:
+    """Record a voice call as a `call` message; later events of the same call update it in place."""
+    provider_id = f"call:{event.call_id}"
+    with transaction.atomic():
+        existing = (Message.objects.select_for_update()
+                    .filter(channel_account=account, provider_message_id=provider_id).first())
+        if existing is not None:
+            meta = dict(existing.metadata)
+            if meta.get("call_status") == event.status and meta.get("duration_seconds") == event.duration_seconds:
+                return IngestResult(existing, created=False)
+            meta.update(call_status=event.status, duration_seconds=event.duration_seconds)
+            if event.recording_url:
+                meta["recording_url"] = event.recording_url
+            text = existing.text
+            if event.transcript:
+                text, _ = bound_text(event.transcript)
+            Message.objects.filter(pk=existing.pk).update(metadata=meta, text=text)
+            existing.refresh_from_db()
+            conversation = existing.conversation
+            publish(schema.MessageUpdated(message=message_data(existing)), conversation_audience(conversation),
+                    conversation_id=conversation.pk, customer_id=conversation.customer_id)
+            return IngestResult(existing, created=False)
+    inbound = InboundMessage(
+        provider_message_id=provider_id, sender=event.caller, text=event.transcript,
+        metadata={"call_status": event.status, "duration_seconds": event.duration_seconds,
+                  "recording_url": event.recording_url, "call_direction": event.direction},
+    )
+    return do_ingest_message(account, inbound, kind=Message.Kind.CALL)

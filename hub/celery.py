@@ -1,0 +1,17 @@
+"""The Celery app: used by `hub worker` and `hub beat` when a broker (HUB_REDIS_URL) is configured."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
+
+app = Celery("hub")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(["hub"])
+app.conf.beat_schedule = {
+    "requeue-stale-outbound": {"task": "hub.tasks.requeue_stale_outbound", "schedule": 60.0},
+    "prune-realtime-events": {"task": "hub.tasks.prune_events", "schedule": 600.0},
+}

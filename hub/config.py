@@ -1,0 +1,138 @@
+"""Every `HUB_*` environment variable the hub reads, in one place.
+
+docs/operations.md documents each one; tests/test_compose.py checks that docker-compose.yml only sets
+variables listed here. Nothing is required: with no variable set, the embedded defaults apply.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    default: str
+    help: str
+
+
+VARIABLES: tuple[Var, ...] = (
+    Var("HUB_DATA_DIR", "./var", "Folder for the SQLite file, uploaded attachments, the embedded search index "
+        "and the generated secret key."),
+    Var("HUB_DATABASE_URL", "sqlite:///$HUB_DATA_DIR/hub.sqlite3", "Database URL; postgres://user@host/db for "
+        "PostgreSQL."),
+    Var("HUB_REDIS_URL", "", "Redis URL. When set: channels-redis for realtime fan-out and Celery on Redis for "
+        "background work. When empty: in-memory channel layer and in-process tasks."),
+    Var("HUB_BROKER_URL", "$HUB_REDIS_URL", "Celery broker URL, if it differs from HUB_REDIS_URL."),
+    Var("HUB_TASK_MODE", "", "`celery`, `inprocess` or `sync` (run at commit, used by tests). Default: celery "
+        "when a broker is configured, otherwise inprocess."),
+    Var("HUB_ELASTICSEARCH_URL", "", "Elasticsearch URL. When empty the embedded search engine is used."),
+    Var("HUB_PUBLIC_URL", "http://127.0.0.1:8000", "The URL customers' providers and browsers reach the hub at "
+        "(used for webhook signatures and links)."),
+    Var("HUB_ALLOWED_HOSTS", "", "Extra comma-separated host names accepted, besides the host of HUB_PUBLIC_URL, "
+        "localhost and 127.0.0.1."),
+    Var("HUB_SECRET_KEY", "", "Django secret key. When empty one is generated once into HUB_DATA_DIR."),
+    Var("HUB_DEBUG", "0", "1 for Django debug pages (never in production)."),
+    Var("HUB_HOST", "127.0.0.1", "Interface `hub up` listens on."),
+    Var("HUB_PORT", "8000", "Port `hub up` listens on."),
+    Var("HUB_REOPEN_WINDOW_HOURS", "168", "A customer message within this many hours of resolution reopens the "
+        "conversation; later it starts a new one."),
+    Var("HUB_EVENT_RETENTION", "2000", "Realtime events kept per recipient for resume; a client further behind "
+        "is told to reload."),
+    Var("HUB_MAX_MESSAGE_CHARS", "65536", "Longest message text accepted; longer text is truncated and marked."),
+    Var("HUB_MAX_ATTACHMENT_BYTES", "26214400", "Largest attachment stored (25 MiB)."),
+    Var("HUB_OUTBOUND_MAX_RETRIES", "8", "Delivery attempts after the first before an outbound message fails."),
+    Var("HUB_LOG_LEVEL", "INFO", "Log level of the hub's loggers."),
+    Var("HUB_EMAIL_ADDRESS", "support@example.com", "Address of the default email account."),
+    Var("HUB_SMS_NUMBER", "+15005550006", "Number of the default SMS account (E.164)."),
+    Var("HUB_VOICE_NUMBER", "+15005550006", "Number of the default voice account (E.164)."),
+    Var("HUB_SOCIAL_ACCOUNT", "hub_support", "Account id of the default Weibo-style social account."),
+    Var("HUB_SLACK_TEAM", "T0000000", "Workspace (team) id of the default Slack account."),
+    Var("HUB_WEBCHAT_KEY", "demo", "Public key of the default web chat widget account."),
+)
+
+_BY_NAME = {v.name: v for v in VARIABLES}
+
+
+def env(name: str) -> str:
+    """The value of a documented `HUB_*` variable, or its default."""
+    if name not in _BY_NAME:
+        raise KeyError(f"{name} is not a documented HUB_ variable; add it to hub/config.py")
+    value = os.environ.get(name)
+    if value is not None and value != "":
+        return value
+    default = _BY_NAME[name].default
+    # Defaults written as "$OTHER..." only document a derived value; the helpers below derive it.
+    return "" if default.startswith("$") else default
+
+
+def env_int(name: str) -> int:
+    raw = env(name)
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_bool(name: str) -> bool:
+    return env(name).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def data_dir() -> Path:
+    path = Path(env("HUB_DATA_DIR"))
+    if not path.is_absolute():
+        path = (Path.cwd() / path).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url() -> str:
+    url = os.environ.get("HUB_DATABASE_URL", "")
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'hub.sqlite3'}"
+
+
+def broker_url() -> str:
+    return os.environ.get("HUB_BROKER_URL", "") or env("HUB_REDIS_URL")
+
+
+def task_mode() -> str:
+    mode = env("HUB_TASK_MODE").strip().lower()
+    if mode:
+        if mode not in {"celery", "inprocess", "sync"}:
+            raise SystemExit(f"HUB_TASK_MODE must be celery, inprocess or sync, got {mode!r}")
+        return mode
+    return "celery" if broker_url() else "inprocess"
+
+
+def secret_key() -> str:
+    key = env("HUB_SECRET_KEY")
+    if key:
+        return key
+    path = data_dir() / "secret_key"
+    if not path.exists():
+        # Created once with owner-only permissions so sessions survive restarts of `make run`.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def public_url() -> str:
+    return env("HUB_PUBLIC_URL").rstrip("/")
+
+
+def allowed_hosts() -> list[str]:
+    hosts = {"localhost", "127.0.0.1", "[::1]", "testserver"}
+    parsed = urlparse(public_url())
+    if parsed.hostname:
+        hosts.add(parsed.hostname)
+    hosts.update(h.strip() for h in env("HUB_ALLOWED_HOSTS").split(",") if h.strip())
+    return sorted(hosts)

@@ -1,0 +1,80 @@
+"""Handing one queued outbound message to its channel's connector (what the delivery task runs)."""
+
+from __future__ import annotations
+
+import logging
+
+from connectors import registry
+from connectors.base import (
+    AccountInfo,
+    Connector,
+    OutboundAttachment,
+    OutboundMessage,
+    PermanentFailure,
+    TemporaryFailure,
+)
+from hub.actions.outbound import do_mark_sent, do_record_attempt_failure
+from hub.models import ChannelAccount, Message, ThreadKey
+
+logger = logging.getLogger(__name__)
+
+
+def account_info(account: ChannelAccount) -> AccountInfo:
+    return AccountInfo(id=account.pk, channel=account.channel, address=account.address,
+                       config=dict(account.config))
+
+
+def connector_for(account: ChannelAccount) -> Connector:
+    """The channel's connector, or the log connector when the channel has no configured provider."""
+    info = account_info(account)
+    connector = registry.get(account.channel)
+    if connector is None or not connector.is_configured(info):
+        return registry.log_connector()
+    return connector
+
+
+def deliver(message_id: int, *, final_attempt: bool) -> str:
+    """Send one queued message. Returns what happened ("sent", "skipped", "failed"); raises
+    TemporaryFailure when a retry should follow. On the final attempt a temporary failure becomes a
+    permanent one, so no message stays queued forever."""
+    msg = (Message.objects.select_related("channel_account", "conversation", "author_identity")
+           .filter(pk=message_id).first())
+    if msg is None or msg.direction != Message.Direction.OUT or msg.status != Message.Status.QUEUED:
+        return "skipped"  # already delivered by an earlier attempt, or gone
+    account = msg.channel_account
+    connector = connector_for(account)
+    thread_keys = list(ThreadKey.objects.filter(conversation_id=msg.conversation_id, channel_account=account)
+                       .order_by("id").values_list("key", flat=True)[:50])
+    outbound = OutboundMessage(
+        message_id=msg.pk,
+        conversation_id=msg.conversation_id,
+        to=str(msg.metadata.get("to") or (msg.author_identity.address if msg.author_identity else "")),
+        text=msg.text,
+        html=msg.html,
+        subject=msg.conversation.subject,
+        thread_keys=thread_keys,
+        attachments=[OutboundAttachment(name=a.name, content_type=a.content_type, path=a.file.path, size=a.size)
+                     for a in msg.attachments.all()],
+    )
+    try:
+        result = connector.send(account_info(account), outbound)
+    except PermanentFailure as exc:
+        do_record_attempt_failure(msg, str(exc) or "rejected by the provider", permanent=True)
+        return "failed"
+    except TemporaryFailure as exc:
+        reason = str(exc) or "provider unavailable"
+        if final_attempt:
+            do_record_attempt_failure(msg, f"gave up after retries: {reason}", permanent=True)
+            return "failed"
+        do_record_attempt_failure(msg, reason, permanent=False)
+        raise
+    except Exception as exc:
+        # A bug in a connector must not leave the message silently queued: count it as temporary.
+        logger.exception("connector %s crashed sending message %s", connector.id, msg.pk)
+        if final_attempt:
+            do_record_attempt_failure(msg, f"connector error: {type(exc).__name__}", permanent=True)
+            return "failed"
+        do_record_attempt_failure(msg, f"connector error: {type(exc).__name__}", permanent=False)
+        raise TemporaryFailure(str(exc)) from exc
+    do_mark_sent(msg, result.provider_message_id, result.status)
+    return "sent"

@@ -1,0 +1,30 @@
+"""The unified conversation model. One module per domain; import models from here."""
+
+from hub.models.agents import AgentProfile, AgentSkill, Team
+from hub.models.audit import AuditLog, CustomerMerge
+from hub.models.channels import ChannelAccount
+from hub.models.changes import Change, ChangeCounter, EventCursor, EventDelivery
+from hub.models.conversations import Conversation, Note, Tag, ThreadKey
+from hub.models.customers import Customer, Identity
+from hub.models.messages import Attachment, Message
+
+__all__ = [
+    "AgentProfile",
+    "AgentSkill",
+    "Attachment",
+    "AuditLog",
+    "Change",
+    "ChangeCounter",
+    "ChannelAccount",
+    "Conversation",
+    "Customer",
+    "CustomerMerge",
+    "EventCursor",
+    "EventDelivery",
+    "Identity",
+    "Message",
+    "Note",
+    "Tag",
+    "Team",
+    "ThreadKey",
+]

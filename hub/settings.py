@@ -1,0 +1,157 @@
+"""Django settings, all derived from `HUB_*` variables (see hub/config.py and docs/operations.md)."""
+
+from __future__ import annotations
+
+import dj_database_url
+
+from hub import config
+
+BASE_DIR = config.BASE_DIR
+DATA_DIR = config.data_dir()
+
+SECRET_KEY = config.secret_key()
+DEBUG = config.env_bool("HUB_DEBUG")
+ALLOWED_HOSTS = config.allowed_hosts()
+PUBLIC_URL = config.public_url()
+CSRF_TRUSTED_ORIGINS = [PUBLIC_URL, "http://127.0.0.1:" + config.env("HUB_PORT"),
+                        "http://localhost:" + config.env("HUB_PORT")]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "hub.apps.HubConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "hub.urls"
+ASGI_APPLICATION = "hub.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = config.database_url()
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["CONN_MAX_AGE"] = 0
+    # IMMEDIATE makes every transaction take the write lock up front, so concurrent writers queue on the
+    # busy timeout instead of failing with "database is locked" when a read lock is upgraded.
+    _db["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+    }
+    _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = config.env("HUB_REDIS_URL")
+BROKER_URL = config.broker_url()
+TASK_MODE = config.task_mode()
+ELASTICSEARCH_URL = config.env("HUB_ELASTICSEARCH_URL")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
+
+CELERY_BROKER_URL = BROKER_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = DATA_DIR / "media"
+
+LOGIN_URL = "/admin/login/"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "hub.api.pagination.NewestFirstCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "hub.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"user": "1200/min"},
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Omnichannel hub API",
+    "DESCRIPTION": "Conversations, messages, customers, agents and teams of the contact center.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+HUB_REOPEN_WINDOW_HOURS = config.env_int("HUB_REOPEN_WINDOW_HOURS")
+HUB_EVENT_RETENTION = config.env_int("HUB_EVENT_RETENTION")
+HUB_MAX_MESSAGE_CHARS = config.env_int("HUB_MAX_MESSAGE_CHARS")
+HUB_MAX_ATTACHMENT_BYTES = config.env_int("HUB_MAX_ATTACHMENT_BYTES")
+HUB_OUTBOUND_MAX_RETRIES = config.env_int("HUB_OUTBOUND_MAX_RETRIES")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "hub": {"handlers": ["console"], "level": config.env("HUB_LOG_LEVEL")},
+        "connectors": {"handlers": ["console"], "level": config.env("HUB_LOG_LEVEL")},
+        "web": {"handlers": ["console"], "level": config.env("HUB_LOG_LEVEL")},
+    },
+}

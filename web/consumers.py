@@ -1,0 +1,130 @@
+"""`/ws/agent/`: an agent's live stream of events, with resume (docs/protocol.md).
+
+Every frame the server sends is JSON with a `type`:
+- `hello`   {seq, resumed}: the connection is ready; `seq` is the newest sequence number delivered.
+- `event`   {seq, event}: one event (hub/events/schema.py); `seq` increases by exactly 1 per event.
+- `reload`  {seq, resources, reason}: the client missed more than the server keeps; fetch `resources`
+            through the API and continue from `seq`.
+- `pong`, `error` {reason}.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from hub.events.publish import agent_group
+from hub.events.resume import RELOAD_RESOURCES, Backlog, backlog, last_seq
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+
+
+@database_sync_to_async
+def _is_agent(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_active and hasattr(user, "agent"))
+
+
+@database_sync_to_async
+def _backlog(user_id: int, after: int) -> Backlog:
+    return backlog(user_id, after)
+
+
+@database_sync_to_async
+def _last_seq(user_id: int) -> int:
+    return last_seq(user_id)
+
+
+@database_sync_to_async
+def _set_presence(user: Any, presence: str) -> str:
+    from hub.actions import ActionError
+    from hub.actions.agents import do_set_presence
+
+    try:
+        do_set_presence(user, user.agent, presence)
+    except ActionError as exc:
+        return str(exc)
+    return ""
+
+
+class AgentConsumer(AsyncJsonWebsocketConsumer):
+    user_id: int
+    last_sent: int
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not await _is_agent(user):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user_id = user.pk
+        # Join the group before reading the backlog: an event committed in between arrives both ways and
+        # the sequence check drops the second copy, so nothing falls in the gap.
+        await self.channel_layer.group_add(agent_group(self.user_id), self.channel_name)
+        await self.accept()
+        query = parse_qs(self.scope.get("query_string", b"").decode())
+        raw = (query.get("last_seq") or [""])[0]
+        if raw:
+            try:
+                after = int(raw)
+            except ValueError:
+                await self.send_json({"type": "error", "reason": "last_seq must be an integer"})
+                await self.close(code=4400)
+                return
+            await self._catch_up(after)
+            await self.send_json({"type": "hello", "seq": self.last_sent, "resumed": True})
+        else:
+            self.last_sent = await _last_seq(self.user_id)
+            await self.send_json({"type": "hello", "seq": self.last_sent, "resumed": False})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "user_id"):
+            await self.channel_layer.group_discard(agent_group(self.user_id), self.channel_name)
+
+    async def _catch_up(self, after: int) -> None:
+        result = await _backlog(self.user_id, after)
+        if result.reload:
+            await self.send_json({"type": "reload", "seq": result.last_seq, "resources": RELOAD_RESOURCES,
+                                  "reason": "too_far_behind"})
+            self.last_sent = result.last_seq
+            return
+        for seq, event in result.events:
+            await self.send_json({"type": "event", "seq": seq, "event": event})
+        self.last_sent = max(after, result.last_seq) if result.events else after
+
+    async def hub_event(self, message: dict[str, Any]) -> None:
+        """An event pushed after commit (hub/events/publish.py send_now)."""
+        seq = int(message["seq"])
+        if seq <= self.last_sent:
+            return  # already sent during catch-up
+        if seq > self.last_sent + 1:
+            # An earlier event's push is late or was lost: it is committed, so read it from the database.
+            await self._catch_up(self.last_sent)
+            if seq <= self.last_sent:
+                return
+        await self.send_json({"type": "event", "seq": seq, "event": message["event"]})
+        self.last_sent = seq
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "ping":
+            await self.send_json({"type": "pong", "seq": self.last_sent})
+        elif kind == "presence":
+            error = await _set_presence(self.scope["user"], str(content.get("presence", "")))
+            if error:
+                await self.send_json({"type": "error", "reason": error})
+        else:
+            await self.send_json({"type": "error", "reason": f"unknown message type {kind!r}"})
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        import json
+
+        try:
+            return json.loads(text_data)
+        except ValueError:
+            return None
