@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -13,21 +13,21 @@ class NotAnAgent(PermissionError):
     pass
 
 
-def agent_of(user: AbstractBaseUser | AnonymousUser) -> AgentProfile:
+def agent_of(user: User | AnonymousUser) -> AgentProfile:
     agent = getattr(user, "agent", None) if user.is_authenticated else None
     if agent is None:
         raise NotAnAgent("this account has no agent profile")
     return agent
 
 
-def sees_everything(user: AbstractBaseUser | AnonymousUser) -> bool:
+def sees_everything(user: User | AnonymousUser) -> bool:
     if getattr(user, "is_superuser", False):
         return True
     agent = getattr(user, "agent", None)
     return bool(agent and agent.sees_everything)
 
 
-def visible_conversations(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Conversation]:
+def visible_conversations(user: User | AnonymousUser) -> QuerySet[Conversation]:
     """Conversations `user` may see: supervisors and admins all; agents those of their teams, those with no
     team (the shared inbox) and those assigned to them."""
     qs = Conversation.objects.all()
@@ -40,7 +40,7 @@ def visible_conversations(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Co
     return qs.filter(Q(team__in=team_ids) | Q(team__isnull=True) | Q(assignee_id=user.pk))
 
 
-def access_conversation(user: AbstractBaseUser | AnonymousUser, conversation_id: int | str,
+def access_conversation(user: User | AnonymousUser, conversation_id: int | str,
                         *, for_update: bool = False) -> Conversation:
     qs = visible_conversations(user)
     if for_update:
@@ -51,7 +51,7 @@ def access_conversation(user: AbstractBaseUser | AnonymousUser, conversation_id:
         raise Http404("No such conversation") from exc
 
 
-def visible_customers(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Customer]:
+def visible_customers(user: User | AnonymousUser) -> QuerySet[Customer]:
     """Customers `user` may see: everyone for supervisors; for agents, customers with a conversation they may
     see. Merged-away customers are hidden from lists."""
     qs = Customer.objects.filter(merged_into__isnull=True)
@@ -61,7 +61,7 @@ def visible_customers(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Custom
     return qs.filter(pk__in=conv_customer_ids)
 
 
-def access_customer(user: AbstractBaseUser | AnonymousUser, customer_id: int | str) -> Customer:
+def access_customer(user: User | AnonymousUser, customer_id: int | str) -> Customer:
     qs = Customer.objects.all()
     if not sees_everything(user):
         qs = qs.filter(pk__in=visible_conversations(user).values("customer_id"))

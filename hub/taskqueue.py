@@ -24,11 +24,18 @@ from django.db import close_old_connections
 logger = logging.getLogger(__name__)
 
 
+@dataclass
+class _PeriodicTask:
+    seconds: float
+    func: Callable[[], Any]
+    name: str = "periodic"
+
+
 @dataclass(order=True)
 class _Job:
     due: float
     order: int
-    task: Task = field(compare=False)
+    task: Task | _PeriodicTask = field(compare=False)
     args: tuple[Any, ...] = field(compare=False)
     retries: int = field(default=0, compare=False)
 
@@ -140,12 +147,6 @@ class InProcessRunner:
             self._cond.notify()
 
 
-@dataclass
-class _PeriodicTask:
-    seconds: float
-    func: Callable[[], Any]
-    name: str = "periodic"
-
 
 runner = InProcessRunner()
 
@@ -154,7 +155,7 @@ def enqueue(task: Task, *args: Any, countdown: float = 0) -> None:
     """Run `task(*args)` in the background. Call after commit (transaction.on_commit)."""
     mode = settings.TASK_MODE
     if mode == "celery":
-        task.apply_async(args=args, countdown=countdown or None)
+        task.apply_async(args=args, countdown=countdown)
         return
     runner.sync = mode == "sync"
     runner.submit(task, args, countdown=countdown)

@@ -108,7 +108,7 @@ def test_auto_reply_never_reopens() -> None:
 
 
 def test_invalid_address_is_a_clear_error_and_stores_nothing() -> None:
-    with pytest.raises(IngestError, match="not a phone number|possible"):
+    with pytest.raises(IngestError, match=r"not a phone number|possible"):
         do_ingest_message(f.account("sms"), f.inbound("x", address="not-a-number"))
     assert Message.objects.count() == 0 and Customer.objects.count() == 0
 

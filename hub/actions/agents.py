@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,7 +11,7 @@ from hub.models import AgentProfile
 from routing.signals import agent_presence_changed
 
 
-def do_set_presence(actor: AbstractBaseUser | None, agent: AgentProfile, presence: str) -> AgentProfile:
+def do_set_presence(actor: User | None, agent: AgentProfile, presence: str) -> AgentProfile:
     """Change an agent's presence; the agent's own connections and supervisors are told."""
     if presence not in AgentProfile.Presence.values:
         raise ActionError(f"presence must be one of {', '.join(AgentProfile.Presence.values)}", field="presence")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,7 +30,7 @@ def _updated(conv: Conversation, changed: list[str], *extra_recipients: int | No
             conversation_audience(conv, *extra_recipients), conversation_id=conv.pk, customer_id=conv.customer_id)
 
 
-def check_assignee(user_id: int | None) -> AbstractBaseUser | None:
+def check_assignee(user_id: int | None) -> User | None:
     if user_id is None:
         return None
     user = get_user_model().objects.filter(pk=user_id, is_active=True, agent__isnull=False).first()
@@ -39,7 +39,7 @@ def check_assignee(user_id: int | None) -> AbstractBaseUser | None:
     return user
 
 
-def do_assign(actor: AbstractBaseUser | None, conversation: Conversation, assignee: AbstractBaseUser | None,
+def do_assign(actor: User | None, conversation: Conversation, assignee: User | None,
               *, team: Team | None = None, reason: str = "manual") -> Conversation:
     """Assign (or with `assignee=None`, unassign) a conversation; optionally move it to `team`."""
     with transaction.atomic():
@@ -71,8 +71,8 @@ def do_assign(actor: AbstractBaseUser | None, conversation: Conversation, assign
     return conv
 
 
-def do_transfer(actor: AbstractBaseUser, conversation: Conversation, *, team: Team | None = None,
-                assignee: AbstractBaseUser | None = None) -> Conversation:
+def do_transfer(actor: User, conversation: Conversation, *, team: Team | None = None,
+                assignee: User | None = None) -> Conversation:
     """Hand a conversation to another agent, or to a team's queue (unassigned, waiting for routing)."""
     if team is None and assignee is None:
         raise ActionError("transfer needs a team or an agent")
@@ -83,14 +83,13 @@ def do_transfer(actor: AbstractBaseUser, conversation: Conversation, *, team: Te
     return do_assign(actor, conversation, assignee, team=team, reason="transfer")
 
 
-def do_set_status(actor: AbstractBaseUser | None, conversation: Conversation, status: str, *,
+def do_set_status(actor: User | None, conversation: Conversation, status: str, *,
                   snoozed_until: datetime | None = None) -> Conversation:
     if status not in Conversation.Status.values:
         raise ActionError(f"unknown status {status!r}", field="status")
     now = timezone.now()
-    if status == Conversation.Status.SNOOZED:
-        if snoozed_until is None or snoozed_until <= now:
-            raise ActionError("snoozing needs a time in the future", field="snoozed_until")
+    if status == Conversation.Status.SNOOZED and (snoozed_until is None or snoozed_until <= now):
+        raise ActionError("snoozing needs a time in the future", field="snoozed_until")
     with transaction.atomic():
         conv = _locked(conversation)
         if conv.status == status and status != Conversation.Status.SNOOZED:
@@ -129,7 +128,7 @@ def do_wake_snoozed(now: datetime | None = None) -> int:
     return woken
 
 
-def do_set_tags(actor: AbstractBaseUser, conversation: Conversation, names: list[str]) -> Conversation:
+def do_set_tags(actor: User, conversation: Conversation, names: list[str]) -> Conversation:
     clean = sorted({n.strip()[:64] for n in names if n and n.strip()})
     if len(clean) > MAX_TAGS:
         raise ActionError(f"at most {MAX_TAGS} tags", field="tags")
@@ -146,7 +145,7 @@ def do_set_tags(actor: AbstractBaseUser, conversation: Conversation, names: list
     return conv
 
 
-def do_set_priority(actor: AbstractBaseUser, conversation: Conversation, *, priority: int | None = None,
+def do_set_priority(actor: User, conversation: Conversation, *, priority: int | None = None,
                     escalated: bool | None = None) -> Conversation:
     if priority is not None and priority not in Conversation.Priority.values:
         raise ActionError("priority must be 0 (low) to 3 (urgent)", field="priority")
@@ -168,7 +167,7 @@ def do_set_priority(actor: AbstractBaseUser, conversation: Conversation, *, prio
     return conv
 
 
-def do_add_note(author: AbstractBaseUser, conversation: Conversation, text: str) -> Note:
+def do_add_note(author: User, conversation: Conversation, text: str) -> Note:
     if not text or not text.strip():
         raise ActionError("a note needs text", field="text")
     text, _ = bound_text(text)
@@ -180,5 +179,5 @@ def do_add_note(author: AbstractBaseUser, conversation: Conversation, text: str)
     return note
 
 
-def agent_profile(user: AbstractBaseUser) -> AgentProfile | None:
+def agent_profile(user: User) -> AgentProfile | None:
     return getattr(user, "agent", None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Count, Max, Min, Sum
 from django.utils import timezone
@@ -25,7 +25,7 @@ def _audience(*customers: Customer) -> set[int]:
     return ids
 
 
-def do_update_customer(actor: AbstractBaseUser, customer: Customer, changes: dict[str, Any],
+def do_update_customer(actor: User, customer: Customer, changes: dict[str, Any],
                        tags: list[str] | None = None) -> Customer:
     unknown = set(changes) - EDITABLE
     if unknown:
@@ -62,7 +62,7 @@ def _refresh_figures(customer: Customer) -> None:
                                  "last_contact_at", "updated_at"])
 
 
-def do_merge_customers(actor: AbstractBaseUser, source: Customer, target: Customer) -> CustomerMerge:
+def do_merge_customers(actor: User, source: Customer, target: Customer) -> CustomerMerge:
     """Move `source`'s identities and conversations to `target`; `source` stays, marked merged, so the
     merge can be undone exactly."""
     if source.pk == target.pk:
@@ -101,7 +101,7 @@ def do_merge_customers(actor: AbstractBaseUser, source: Customer, target: Custom
     return merge
 
 
-def do_unmerge(actor: AbstractBaseUser, merge: CustomerMerge) -> CustomerMerge:
+def do_unmerge(actor: User, merge: CustomerMerge) -> CustomerMerge:
     """Undo a merge: what moved moves back, and the target's figures are restored."""
     with transaction.atomic():
         m = CustomerMerge.objects.select_for_update().get(pk=merge.pk)

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import mimetypes
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -153,7 +153,7 @@ def _reopen_window() -> timedelta:
 
 
 def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage,
-            now: timezone.datetime) -> tuple[Conversation, bool, bool]:
+            now: datetime) -> tuple[Conversation, bool, bool]:
     """Find the conversation this message continues: by provider thread key first, then the customer's
     unresolved conversation on this channel, then a recently resolved one (reopened). Returns
     (conversation, created, reopened)."""

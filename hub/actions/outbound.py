@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -36,7 +36,7 @@ def identity_kind_for(channel: str) -> str:
     from connectors import registry
 
     connector = registry.get(channel)
-    if connector is not None and getattr(connector, "identity_kind", ""):
+    if connector is not None and connector.identity_kind:
         return connector.identity_kind
     return CHANNEL_IDENTITY_KIND.get(channel, channel)
 
@@ -60,7 +60,7 @@ def check_reply_target(conversation: Conversation, account: ChannelAccount | Non
     return ReplyTarget(account, identity)
 
 
-def do_send_reply(agent: AbstractBaseUser, conversation: Conversation, text: str, *,
+def do_send_reply(agent: User, conversation: Conversation, text: str, *,
                   account: ChannelAccount | None = None, client_id: str | None = None) -> Message:
     """Queue `agent`'s reply. Idempotent on `client_id`: a double submit returns the first message."""
     if not text or not text.strip():

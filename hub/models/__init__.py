@@ -2,8 +2,8 @@
 
 from hub.models.agents import AgentProfile, AgentSkill, Team
 from hub.models.audit import AuditLog, CustomerMerge
-from hub.models.channels import ChannelAccount
 from hub.models.changes import Change, ChangeCounter, EventCursor, EventDelivery
+from hub.models.channels import ChannelAccount
 from hub.models.conversations import Conversation, Note, Tag, ThreadKey
 from hub.models.customers import Customer, Identity
 from hub.models.messages import Attachment, Message
