@@ -134,7 +134,9 @@ class InProcessRunner:
                 ) if backoff else 3
                 logger.info("task %s%r failed (%s); retry %d in %ss", task.name, job.args, exc,
                             job.retries + 1, countdown)
-                self.submit(task, job.args, countdown=countdown, retries=job.retries + 1)
+                # Never run a retry inline, even with no delay: in sync mode a test drains them.
+                self.submit_job(_Job(time.monotonic() + countdown, next(self._counter), task, job.args,
+                                     job.retries + 1))
             else:
                 logger.exception("task %s%r failed", task.name, job.args)
         finally:
@@ -145,6 +147,8 @@ class InProcessRunner:
         with self._cond:
             heapq.heappush(self._heap, job)
             self._cond.notify()
+        if not self.sync:
+            self._ensure_thread()
 
 
 

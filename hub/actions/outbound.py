@@ -134,7 +134,8 @@ def do_mark_sent(message: Message, provider_message_id: str, status: str = "sent
             logger.warning("message %s already has provider id %s", msg.pk, msg.provider_message_id)
         msg.provider_message_id = provider_message_id
         msg.attempts = F("attempts") + 1
-        msg.save(update_fields=["provider_message_id", "attempts"])
+        msg.failure_reason = ""  # earlier temporary failures no longer matter
+        msg.save(update_fields=["provider_message_id", "attempts", "failure_reason"])
         msg.refresh_from_db()
         from hub.models import ThreadKey
 

@@ -1,0 +1,269 @@
+"""/ws/agent/: live events, sequence numbers and resume, on the in-memory layer and on channels-redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.db import transaction
+from django.test import Client
+
+from hub.actions.agents import do_set_presence
+from hub.actions.ingestion import do_ingest_message
+from hub.asgi import application
+from hub.events import publish as publish_module
+from hub.events.schema import parse_event
+from tests import factories as f
+from tests.conftest import needs_service
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_available() -> str | None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except Exception as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture(params=["memory", "redis"])
+def layer(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
+    if request.param == "redis":
+        problem = _redis_available()
+        if problem:
+            needs_service("Redis", problem)
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {"hosts": [REDIS_URL], "prefix": f"hubtest-{uuid.uuid4().hex[:8]}"},
+            }
+        }
+    else:
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    yield request.param
+
+
+def _session_cookie(user: Any) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect(user: Any, last_seq: int | None = None, origin: bytes = b"http://127.0.0.1:8000"
+                  ) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    cookie = await database_sync_to_async(_session_cookie)(user)
+    path = "/ws/agent/" + (f"?last_seq={last_seq}" if last_seq is not None else "")
+    comm = WebsocketCommunicator(application, path, headers=[(b"origin", origin), (b"cookie", cookie),
+                                                             (b"host", b"127.0.0.1:8000")])
+    connected, code = await comm.connect(timeout=5)
+    assert connected, code
+    return comm, await comm.receive_json_from(timeout=5)
+
+
+async def receive_events(comm: WebsocketCommunicator, n: int) -> list[dict[str, Any]]:
+    frames = [await comm.receive_json_from(timeout=5) for _ in range(n)]
+    for frame in frames:
+        assert frame["type"] == "event", frame
+        parse_event(frame["event"])  # every frame matches its typed schema
+    return frames
+
+
+ingest = database_sync_to_async(lambda text, **kw: do_ingest_message(f.account("sms"), f.inbound(text, **kw)))
+make_agent = database_sync_to_async(f.agent)
+
+
+async def test_live_events_carry_consecutive_sequence_numbers(layer: str) -> None:
+    agent = await make_agent("ann")
+    comm, hello = await connect(agent)
+    assert hello == {"type": "hello", "seq": 0, "resumed": False}
+    await ingest("first")
+    await ingest("second")
+    frames = await receive_events(comm, 3)
+    assert [fr["seq"] for fr in frames] == [1, 2, 3]
+    assert [fr["event"]["type"] for fr in frames] == ["conversation.created", "message.created", "message.created"]
+    assert [fr["event"]["message"]["text"] for fr in frames[1:]] == ["first", "second"]
+    assert await comm.receive_nothing(timeout=0.2)
+    await comm.disconnect()
+
+
+async def test_reconnect_gets_exactly_the_missed_events_in_order(layer: str) -> None:
+    agent = await make_agent("bob")
+    await ingest("before")
+    comm, hello = await connect(agent)
+    last = hello["seq"]
+    assert last == 2
+    await comm.disconnect()
+    for i in range(5):
+        await ingest(f"missed {i}")
+    comm, first = await connect(agent, last_seq=last)
+    frames = [first, *await receive_events(comm, 4)]
+    assert [fr["seq"] for fr in frames] == [3, 4, 5, 6, 7]
+    assert [fr["event"]["message"]["text"] for fr in frames] == [f"missed {i}" for i in range(5)]
+    hello = await comm.receive_json_from(timeout=5)
+    assert hello == {"type": "hello", "seq": 7, "resumed": True}
+    assert first["type"] == "event"
+    # Live events continue the sequence, and nothing is sent twice.
+    await ingest("live")
+    (frame,) = await receive_events(comm, 1)
+    assert frame["seq"] == 8
+    assert await comm.receive_nothing(timeout=0.2)
+    await comm.disconnect()
+
+
+async def test_resume_while_events_keep_arriving_has_no_gap_or_duplicate(layer: str) -> None:
+    agent = await make_agent("cat")
+    await ingest("zero")
+    comm, hello = await connect(agent)
+    await comm.disconnect()
+    await ingest("one")
+    comm, _first = await connect(agent, last_seq=hello["seq"])
+    await ingest("two")  # pushed live while the backlog was being sent
+    seen: list[int] = [_first["seq"]]
+    while True:
+        frame = await comm.receive_json_from(timeout=5)
+        if frame["type"] == "event":
+            seen.append(frame["seq"])
+        if frame["type"] == "event" and frame["event"]["message"]["text"] == "two":
+            break
+    assert seen == list(range(hello["seq"] + 1, hello["seq"] + 1 + len(seen)))
+    assert await comm.receive_nothing(timeout=0.2)
+    await comm.disconnect()
+
+
+async def test_a_lost_push_is_filled_from_the_database(layer: str) -> None:
+    agent = await make_agent("dan")
+    await ingest("setup")
+    comm, hello = await connect(agent)
+    real_send = publish_module.send_now
+    with mock.patch.object(publish_module, "send_now", lambda seqs, payload: None):
+        await ingest("push lost")
+    assert await comm.receive_nothing(timeout=0.2)
+    assert publish_module.send_now is real_send
+    await ingest("next")
+    frames = await receive_events(comm, 2)
+    assert [fr["seq"] for fr in frames] == [hello["seq"] + 1, hello["seq"] + 2]
+    assert [fr["event"]["message"]["text"] for fr in frames] == ["push lost", "next"]
+    await comm.disconnect()
+
+
+async def test_too_far_behind_is_told_to_reload(layer: str, settings: Any) -> None:
+    settings.HUB_EVENT_RETENTION = 3
+    agent = await make_agent("eve")
+    for i in range(5):
+        await ingest(f"m{i}")
+    comm, frame = await connect(agent, last_seq=0)
+    assert frame["type"] == "reload" and frame["seq"] == 6
+    assert "conversations" in frame["resources"]
+    hello = await comm.receive_json_from(timeout=5)
+    assert hello == {"type": "hello", "seq": 6, "resumed": True}
+    await ingest("after reload")
+    (ev,) = await receive_events(comm, 1)
+    assert ev["seq"] == 7
+    await comm.disconnect()
+
+
+async def test_rolled_back_change_sends_nothing(layer: str) -> None:
+    agent = await make_agent("fay")
+    await ingest("setup")
+    comm, hello = await connect(agent)
+
+    def rolled_back() -> None:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            do_ingest_message(f.account("sms"), f.inbound("never"))
+            raise RuntimeError("abort")
+
+    await database_sync_to_async(rolled_back)()
+    assert await comm.receive_nothing(timeout=0.3)
+    await ingest("kept")
+    (frame,) = await receive_events(comm, 1)
+    assert frame["seq"] == hello["seq"] + 1 and frame["event"]["message"]["text"] == "kept"
+    await comm.disconnect()
+
+
+async def test_each_agent_only_receives_what_they_may_see(layer: str) -> None:
+    billing = await database_sync_to_async(f.team)("Billing")
+    general = await database_sync_to_async(f.team)("General")
+    sms = await database_sync_to_async(f.account)("sms")
+    sms.team = billing
+    await database_sync_to_async(sms.save)()
+    in_billing = await database_sync_to_async(f.agent)("gus", teams=[billing])
+    in_general = await database_sync_to_async(f.agent)("hal", teams=[general])
+    boss = await database_sync_to_async(f.agent)("ivy", role="supervisor")
+    a, _ = await connect(in_billing)
+    b, _ = await connect(in_general)
+    c, _ = await connect(boss)
+    await ingest("billing question")
+    assert len(await receive_events(a, 2)) == 2
+    assert len(await receive_events(c, 2)) == 2
+    assert await b.receive_nothing(timeout=0.3)
+    for comm in (a, b, c):
+        await comm.disconnect()
+
+
+async def test_presence_over_the_socket_reaches_supervisors(layer: str) -> None:
+    agent = await make_agent("jim")
+    boss = await database_sync_to_async(f.agent)("kim", role="supervisor")
+    a, _ = await connect(agent)
+    s, _ = await connect(boss)
+    await a.send_json_to({"type": "presence", "presence": "away"})
+    (mine,) = await receive_events(a, 1)
+    (theirs,) = await receive_events(s, 1)
+    assert mine["event"] == theirs["event"] == {"type": "presence.changed", "agent_id": agent.pk,
+                                                  "presence": "away"}
+    await a.send_json_to({"type": "presence", "presence": "sleeping"})
+    err = await a.receive_json_from(timeout=5)
+    assert err["type"] == "error" and "presence must be one of" in err["reason"]
+    await a.send_json_to({"type": "ping"})
+    assert (await a.receive_json_from(timeout=5))["type"] == "pong"
+    await a.disconnect()
+    await s.disconnect()
+
+
+async def test_unauthenticated_socket_is_refused() -> None:
+    comm = WebsocketCommunicator(application, "/ws/agent/",
+                                 headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")])
+    connected, code = await comm.connect(timeout=5)
+    assert not connected and code == 4401
+
+
+async def test_foreign_origin_is_refused() -> None:
+    agent = await make_agent("len")
+    cookie = await database_sync_to_async(_session_cookie)(agent)
+    comm = WebsocketCommunicator(application, "/ws/agent/",
+                                 headers=[(b"origin", b"https://evil.example"), (b"cookie", cookie)])
+    connected, _ = await comm.connect(timeout=5)
+    assert not connected
+
+
+async def test_bad_last_seq_is_a_clear_error() -> None:
+    agent = await make_agent("max")
+    cookie = await database_sync_to_async(_session_cookie)(agent)
+    comm = WebsocketCommunicator(application, "/ws/agent/?last_seq=abc",
+                                 headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+    connected, _ = await comm.connect(timeout=5)
+    assert connected
+    frame = await comm.receive_json_from(timeout=5)
+    assert frame == {"type": "error", "reason": "last_seq must be an integer"}
+    assert (await comm.receive_output(timeout=5))["type"] == "websocket.close"
+
+
+async def test_presence_action_publishes_to_staff_and_self_only(layer: str) -> None:
+    agent = await make_agent("ned")
+    other = await make_agent("oli")
+    o, _ = await connect(other)
+    await database_sync_to_async(lambda: do_set_presence(agent, agent.agent, "away"))()
+    assert await o.receive_nothing(timeout=0.3)
+    await o.disconnect()
+    assert get_channel_layer() is not None
