@@ -7,4 +7,4 @@ import tempfile
 os.environ.setdefault("HUB_TASK_MODE", "sync")
 os.environ.setdefault("HUB_DATA_DIR", tempfile.mkdtemp(prefix="hub-test-"))
 
-from hub.settings import *  # noqa: E402, F403
+from hub.settings import *  # noqa: F403
