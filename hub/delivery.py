@@ -43,8 +43,16 @@ def deliver(message_id: int, *, final_attempt: bool) -> str:
         return "skipped"  # already delivered by an earlier attempt, or gone
     account = msg.channel_account
     connector = connector_for(account)
-    thread_keys = list(ThreadKey.objects.filter(conversation_id=msg.conversation_id, channel_account=account)
-                       .order_by("id").values_list("key", flat=True)[:50])
+    # What the provider threads on: the provider ids of this conversation's messages on this account
+    # (email References) and the keys customers' messages referred to (a Slack thread, a post).
+    keys: list[str | None] = list(dict.fromkeys([
+        *ThreadKey.objects.filter(conversation_id=msg.conversation_id, channel_account=account)
+        .order_by("id").values_list("key", flat=True)[:20],
+        *Message.objects.filter(conversation_id=msg.conversation_id, channel_account=account,
+                                provider_message_id__isnull=False)
+        .order_by("created_at", "id").values_list("provider_message_id", flat=True)[:30],
+    ]))
+    thread_keys = [k for k in keys if k]
     outbound = OutboundMessage(
         message_id=msg.pk,
         conversation_id=msg.conversation_id,

@@ -15,8 +15,6 @@ from django.db import connection
 from hub.models import Change, Conversation, Customer, EventDelivery, Identity, Message
 from tests import factories as f
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres]
-
 
 def _db_url() -> str:
     s = connection.settings_dict
@@ -38,6 +36,8 @@ def run_workers(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_same_message_from_ten_processes_is_stored_once() -> None:
     f.agent("watcher")
     acc = f.account("sms")
@@ -53,6 +53,8 @@ def test_same_message_from_ten_processes_is_stored_once() -> None:
     assert seqs == [1, 2]
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_new_customers_burst_lands_in_one_conversation() -> None:
     acc = f.account("sms")
     specs = [{"account": acc.pk, "pids": [f"SM{p}-{i}" for i in range(5)], "kind": "phone",
@@ -64,3 +66,35 @@ def test_a_new_customers_burst_lands_in_one_conversation() -> None:
     assert Conversation.objects.get().messages_count == 20
     numbers = list(Change.objects.order_by("number").values_list("number", flat=True))
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_racing_on_either_database_store_once() -> None:
+    """The same check with threads, which also runs on SQLite (IMMEDIATE transactions queue writers)."""
+    import threading
+
+    from django.db import connections
+
+    from hub.actions.ingestion import do_ingest_message
+
+    acc = f.account("sms")
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def deliver() -> None:
+        try:
+            barrier.wait(10)
+            for i in range(5):
+                do_ingest_message(acc, f.inbound("dup", pid=f"SMthread-{i}", address="+14155550133"))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert Message.objects.count() == 5 and Conversation.objects.count() == 1

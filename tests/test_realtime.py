@@ -147,7 +147,7 @@ async def test_a_lost_push_is_filled_from_the_database(layer: str) -> None:
     await ingest("setup")
     comm, hello = await connect(agent)
     real_send = publish_module.send_now
-    with mock.patch.object(publish_module, "send_now", lambda seqs, payload: None):
+    with mock.patch.object(publish_module, "send_now", lambda seqs, payloads: None):
         await ingest("push lost")
     assert await comm.receive_nothing(timeout=0.2)
     assert publish_module.send_now is real_send

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from hub.events import pusher
 from hub.events.publish import agent_group
 from hub.events.resume import RELOAD_RESOURCES, Backlog, backlog, last_seq
 
@@ -62,6 +63,7 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user_id = user.pk
+        pusher.adopt_running_loop()
         # Join the group before reading the backlog: an event committed in between arrives both ways and
         # the sequence check drops the second copy, so nothing falls in the gap.
         await self.channel_layer.group_add(agent_group(self.user_id), self.channel_name)

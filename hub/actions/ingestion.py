@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -24,7 +25,7 @@ from hub import audit
 from hub.actions.outbound import do_apply_delivery_status
 from hub.events import schema
 from hub.events.payloads import conversation_data, message_data
-from hub.events.publish import conversation_audience, publish
+from hub.events.publish import conversation_audience, publish, publish_many
 from hub.identities import normalize_address
 from hub.models import Attachment, ChannelAccount, Conversation, Customer, Identity, Message, ThreadKey
 from hub.sanitize import bound_text, sanitize_html
@@ -82,11 +83,9 @@ def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind
         return IngestResult(existing, created=False)
 
     now = timezone.now()
-    identity = resolve_identity(inbound.sender, address, inbound.language)
-    # Locking the customer serializes threading per customer: two first messages arriving together must
-    # not open two conversations.
-    customer = Customer.objects.select_for_update().get(pk=identity.customer_id)
-    conversation, created, reopened = _thread(account, customer, inbound, now)
+    identity, customer, new_customer = _identity_with_locked_customer(inbound.sender, address, inbound.language)
+    conversation, created, reopened = _thread(account, customer, inbound, now, new_customer)
+    conversation.customer = customer
 
     text, truncated = bound_text(inbound.text)
     metadata = dict(inbound.metadata)
@@ -102,29 +101,33 @@ def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind
         is_public=inbound.is_public, provider_message_id=inbound.provider_message_id,
         status=Message.Status.RECEIVED, metadata=metadata, created_at=now,
     )
-    _store_attachments(message, inbound.attachments)
+    attachments = _store_attachments(message, inbound.attachments) if inbound.attachments else []
 
-    Conversation.objects.filter(pk=conversation.pk).update(
-        messages_count=F("messages_count") + 1, last_message_at=now, last_customer_message_at=now)
-    conversation.refresh_from_db()
-    Customer.objects.filter(pk=customer.pk).update(
-        messages_count=F("messages_count") + 1, last_contact_at=now,
-        first_contact_at=customer.first_contact_at or now,
-        conversations_count=F("conversations_count") + (1 if created else 0),
-    )
-    _register_thread_keys(account, conversation, [inbound.provider_message_id, *inbound.thread_keys])
+    # The conversation row is locked (see _thread), so plain assignment cannot lose a concurrent update.
+    conversation.messages_count += 1
+    conversation.last_message_at = now
+    conversation.last_customer_message_at = now
+    conversation.save(update_fields=["messages_count", "last_message_at", "last_customer_message_at",
+                                     "updated_at"])
+    customer.messages_count += 1
+    customer.last_contact_at = now
+    customer.first_contact_at = customer.first_contact_at or now
+    customer.conversations_count += 1 if created else 0
+    customer.save(update_fields=["messages_count", "last_contact_at", "first_contact_at",
+                                 "conversations_count", "updated_at"])
+    if inbound.thread_keys:
+        _register_thread_keys(account, conversation, list(inbound.thread_keys))
 
-    audience = conversation_audience(conversation)
+    events: list[schema.Event] = []
     if created:
-        publish(schema.ConversationCreated(conversation=conversation_data(conversation)), audience,
-                conversation_id=conversation.pk, customer_id=customer.pk)
+        events.append(schema.ConversationCreated(conversation=conversation_data(conversation, tags=[])))
     elif reopened:
         audit.record("conversation.reopened", None, conversation=conversation, reason="customer_message")
-        publish(schema.ConversationUpdated(conversation=conversation_data(conversation),
-                                           changed=["status", "reopened_at"]),
-                audience, conversation_id=conversation.pk, customer_id=customer.pk)
-    publish(schema.MessageCreated(message=message_data(message)), audience,
-            conversation_id=conversation.pk, customer_id=customer.pk)
+        events.append(schema.ConversationUpdated(conversation=conversation_data(conversation),
+                                                 changed=["status", "reopened_at"]))
+    events.append(schema.MessageCreated(message=message_data(message, attachments=attachments)))
+    publish_many(events, conversation_audience(conversation), conversation_id=conversation.pk,
+                 customer_id=customer.pk)
 
     if (created or reopened) and not inbound.is_auto_reply:
         reason = "new" if created else "reopened"
@@ -132,6 +135,21 @@ def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind
         transaction.on_commit(lambda: conversation_needs_agent.send(
             sender=Conversation, conversation_id=conv_id, reason=reason))
     return IngestResult(message, created=True, conversation_created=created, reopened=reopened)
+
+
+def _identity_with_locked_customer(sender: Sender, address: str, language: str) -> tuple[Identity, Customer, bool]:
+    """The identity for (kind, address) and its customer, row-locked: locking the customer serializes
+    threading per customer, so two first messages arriving together cannot open two conversations.
+    Creates both the first time (third value True)."""
+    identity = (Identity.objects.filter(kind=sender.kind, address=address).select_related("customer")
+                .select_for_update(of=("customer",)).first())
+    if identity is not None:
+        if sender.display_name and not identity.display_name:
+            identity.display_name = sender.display_name[:200]
+            identity.save(update_fields=["display_name"])
+        return identity, identity.customer, False
+    identity = resolve_identity(sender, address, language)
+    return identity, identity.customer, True
 
 
 def resolve_identity(sender: Sender, address: str, language: str = "") -> Identity:
@@ -143,7 +161,7 @@ def resolve_identity(sender: Sender, address: str, language: str = "") -> Identi
         return identity
     name = (sender.display_name or address)[:200]
     customer = Customer.objects.create(display_name=name, language=language[:16])
-    # Savepoint: a concurrent creator makes this fail, and the whole ingest attempt is retried.
+    # A concurrent creator makes this fail on the unique constraint, and the whole ingest is retried.
     return Identity.objects.create(customer=customer, kind=sender.kind, address=address,
                                    display_name=sender.display_name[:200])
 
@@ -152,27 +170,29 @@ def _reopen_window() -> timedelta:
     return timedelta(hours=settings.HUB_REOPEN_WINDOW_HOURS)
 
 
-def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage,
-            now: datetime) -> tuple[Conversation, bool, bool]:
-    """Find the conversation this message continues: by provider thread key first, then the customer's
-    unresolved conversation on this channel, then a recently resolved one (reopened). Returns
+def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage, now: datetime,
+            new_customer: bool = False) -> tuple[Conversation, bool, bool]:
+    """Find the conversation this message continues, row-locked: by provider thread key first (a key we
+    registered, or the provider id of a message already stored), then the customer's unresolved
+    conversation on this channel, then a recently resolved one (reopened). Returns
     (conversation, created, reopened)."""
     candidate: Conversation | None = None
     if inbound.thread_keys:
-        key = (ThreadKey.objects.filter(channel_account=account, key__in=list(inbound.thread_keys))
-               .select_related("conversation").order_by("-conversation_id").first())
-        if key is not None:
-            candidate = key.conversation
-    if candidate is None:
-        candidate = (Conversation.objects.filter(customer=customer, channel=account.channel)
-                     .exclude(status=Conversation.Status.RESOLVED).order_by("-id").first())
-    if candidate is None:
-        candidate = (Conversation.objects.filter(customer=customer, channel=account.channel,
-                                                 status=Conversation.Status.RESOLVED)
-                     .order_by("-resolved_at", "-id").first())
+        keys = list(inbound.thread_keys)
+        conv_id = (ThreadKey.objects.filter(channel_account=account, key__in=keys)
+                   .order_by("-conversation_id").values_list("conversation_id", flat=True).first())
+        if conv_id is None:
+            conv_id = (Message.objects.filter(channel_account=account, provider_message_id__in=keys)
+                       .order_by("-conversation_id").values_list("conversation_id", flat=True).first())
+        if conv_id is not None:
+            candidate = Conversation.objects.select_for_update().filter(pk=conv_id).first()
+    if candidate is None and not new_customer:
+        candidate = (Conversation.objects.select_for_update()
+                     .filter(customer=customer, channel=account.channel)
+                     .annotate(resolved_last=Case(When(status=Conversation.Status.RESOLVED, then=1), default=0))
+                     .order_by("resolved_last", "-id").first())
 
     if candidate is not None:
-        candidate = Conversation.objects.select_for_update().get(pk=candidate.pk)
         if candidate.status != Conversation.Status.RESOLVED:
             if candidate.status in (Conversation.Status.SNOOZED, Conversation.Status.PENDING) \
                     and not inbound.is_auto_reply:
@@ -205,17 +225,19 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
 
 
 def _register_thread_keys(account: ChannelAccount, conversation: Conversation, keys: list[str]) -> None:
-    """Point each key at `conversation` (the newest conversation of a thread wins)."""
-    for key in {k for k in keys if k and len(k) <= 500}:
-        ThreadKey.objects.update_or_create(channel_account=account, key=key,
-                                           defaults={"conversation": conversation})
+    """Point each key at `conversation` (the newest conversation of a thread wins), in one statement."""
+    rows = [ThreadKey(channel_account=account, key=k, conversation=conversation)
+            for k in sorted({k for k in keys if k and len(k) <= 500})]
+    if rows:
+        ThreadKey.objects.bulk_create(rows, update_conflicts=True, unique_fields=["channel_account", "key"],
+                                      update_fields=["conversation"])
 
 
-def _store_attachments(message: Message, attachments: object) -> None:
+def _store_attachments(message: Message, attachments: Sequence[InboundAttachment]) -> list[Attachment]:
     cap = settings.HUB_MAX_ATTACHMENT_BYTES
     skipped: list[dict[str, object]] = []
-    for item in attachments:  # type: ignore[attr-defined]
-        assert isinstance(item, InboundAttachment)
+    stored: list[Attachment] = []
+    for item in attachments:
         name = get_valid_filename(item.name or "attachment")[:200] or "attachment"
         content_type = (item.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream")[:127]
         if not item.data:
@@ -229,9 +251,11 @@ def _store_attachments(message: Message, attachments: object) -> None:
         digest = hashlib.sha256(item.data).hexdigest()[:16]
         attachment.file.save(f"{digest}-{name}", ContentFile(item.data), save=False)
         attachment.save()
+        stored.append(attachment)
     if skipped:
         message.metadata["attachments_not_stored"] = skipped
         message.save(update_fields=["metadata"])
+    return stored
 
 
 def do_ingest_status(account: ChannelAccount, status: DeliveryStatus) -> Message | None:

@@ -137,10 +137,7 @@ def do_mark_sent(message: Message, provider_message_id: str, status: str = "sent
         msg.failure_reason = ""  # earlier temporary failures no longer matter
         msg.save(update_fields=["provider_message_id", "attempts", "failure_reason"])
         msg.refresh_from_db()
-        from hub.models import ThreadKey
-
-        ThreadKey.objects.update_or_create(channel_account_id=msg.channel_account_id, key=provider_message_id,
-                                           defaults={"conversation_id": msg.conversation_id})
+        # No ThreadKey needed: a customer reply naming this provider id finds the message itself.
         _move_status(msg, status, "")
     return msg
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hub.events.schema import AttachmentData, ConversationData, MessageData, NoteData
-from hub.models import Conversation, Message, Note
+from hub.models import Attachment, Conversation, Message, Note
 
 
 def user_display_name(user: object | None) -> str:
@@ -15,7 +15,8 @@ def user_display_name(user: object | None) -> str:
     return str(getattr(user, "get_username", lambda: "")())
 
 
-def conversation_data(c: Conversation) -> ConversationData:
+def conversation_data(c: Conversation, tags: list[str] | None = None) -> ConversationData:
+    """`tags`: pass them when known (a new conversation has none) to save a query."""
     return ConversationData(
         id=c.pk,
         customer_id=c.customer_id,
@@ -28,7 +29,7 @@ def conversation_data(c: Conversation) -> ConversationData:
         subject=c.subject,
         channel=c.channel,
         channel_account_id=c.channel_account_id,
-        tags=sorted(t.name for t in c.tags.all()) if c.pk else [],
+        tags=tags if tags is not None else sorted(t.name for t in c.tags.all()),
         messages_count=c.messages_count,
         created_at=c.created_at,
         last_message_at=c.last_message_at,
@@ -36,7 +37,8 @@ def conversation_data(c: Conversation) -> ConversationData:
     )
 
 
-def message_data(m: Message) -> MessageData:
+def message_data(m: Message, attachments: list[Attachment] | None = None) -> MessageData:
+    """`attachments`: pass them when known to save a query."""
     if m.author_kind == Message.Author.AGENT:
         author_name = user_display_name(m.author_user)
     elif m.author_kind == Message.Author.CUSTOMER:
@@ -62,7 +64,7 @@ def message_data(m: Message) -> MessageData:
         attachments=[
             AttachmentData(id=a.pk, name=a.name, content_type=a.content_type, size=a.size,
                            url=f"/api/v1/attachments/{a.pk}/")
-            for a in m.attachments.all()
+            for a in (attachments if attachments is not None else m.attachments.all())
         ],
         created_at=m.created_at,
     )

@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from hub.events import pusher
 from hub.events.schema import Event
 from hub.models import AgentProfile, Change, Conversation, EventDelivery
 
@@ -36,74 +37,92 @@ def agent_group(user_id: int) -> str:
 
 @dataclass(frozen=True)
 class Published:
-    change: Change
-    seqs: dict[int, int]  # recipient user id -> sequence number
+    changes: list[Change]
+    seqs: dict[int, list[int]]  # recipient user id -> the sequence numbers of the events, in order
 
 
-def _next_change_number() -> int:
+def _next_change_numbers(n: int) -> list[int]:
     with connection.cursor() as cur:
         cur.execute(
-            "INSERT INTO hub_changecounter (name, value) VALUES (%s, 1) "
-            "ON CONFLICT (name) DO UPDATE SET value = hub_changecounter.value + 1 RETURNING value",
-            ["change"],
+            "INSERT INTO hub_changecounter (name, value) VALUES (%s, %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = hub_changecounter.value + %s RETURNING value",
+            ["change", n, n],
         )
         row = cur.fetchone()
     assert row is not None
-    return int(row[0])
+    last = int(row[0])
+    return list(range(last - n + 1, last + 1))
 
 
-def _next_seqs(user_ids: list[int]) -> dict[int, int]:
+def _next_seqs(user_ids: list[int], n: int) -> dict[int, list[int]]:
     if not user_ids:
         return {}
-    values = ", ".join(["(%s, 1)"] * len(user_ids))
+    values = ", ".join(["(%s, %s)"] * len(user_ids))
     sql = (
         f"INSERT INTO hub_eventcursor (user_id, last_seq) VALUES {values} "  # noqa: S608 - placeholders only
-        "ON CONFLICT (user_id) DO UPDATE SET last_seq = hub_eventcursor.last_seq + 1 "
+        "ON CONFLICT (user_id) DO UPDATE SET last_seq = hub_eventcursor.last_seq + %s "
         "RETURNING user_id, last_seq"
     )
+    params: list[int] = []
+    for uid in user_ids:
+        params += [uid, n]
     with connection.cursor() as cur:
-        cur.execute(sql, user_ids)
-        return {int(uid): int(seq) for uid, seq in cur.fetchall()}
+        cur.execute(sql, [*params, n])
+        return {int(uid): list(range(int(last) - n + 1, int(last) + 1)) for uid, last in cur.fetchall()}
 
 
-def publish(
-    event: Event,
-    recipients: Iterable[int],
-    *,
-    conversation_id: int | None = None,
-    customer_id: int | None = None,
-) -> Published:
+def publish(event: Event, recipients: Iterable[int], *, conversation_id: int | None = None,
+            customer_id: int | None = None) -> Published:
     """Record `event` as a change and queue it for `recipients` (user ids) after commit.
 
     Precondition: called inside the action's transaction, as its last write.
     """
+    return publish_many([event], recipients, conversation_id=conversation_id, customer_id=customer_id)
+
+
+def publish_many(events: list[Event], recipients: Iterable[int], *, conversation_id: int | None = None,
+                 customer_id: int | None = None) -> Published:
+    """Record several events for the same audience, in order, with one round of numbering (the hot path
+    of ingestion publishes two)."""
     if not connection.in_atomic_block:
         raise RuntimeError("publish() must run inside the transaction of the change it describes")
-    payload = event.model_dump(mode="json")
-    number = _next_change_number()
-    change = Change.objects.create(
-        number=number, type=payload["type"], conversation_id=conversation_id, customer_id=customer_id,
-        payload=payload, created_at=timezone.now(),
-    )
-    seqs = _next_seqs(sorted(set(recipients)))
-    EventDelivery.objects.bulk_create(
-        [EventDelivery(recipient_id=uid, seq=seq, change=change) for uid, seq in seqs.items()]
-    )
-    transaction.on_commit(lambda: send_now(seqs, payload))
-    return Published(change, seqs)
+    if not events:
+        return Published([], {})
+    payloads = [event.model_dump(mode="json") for event in events]
+    now = timezone.now()
+    numbers = _next_change_numbers(len(payloads))
+    changes = Change.objects.bulk_create([
+        Change(number=number, type=payload["type"], conversation_id=conversation_id, customer_id=customer_id,
+               payload=payload, created_at=now)
+        for number, payload in zip(numbers, payloads, strict=True)
+    ])
+    seqs = _next_seqs(sorted(set(recipients)), len(payloads))
+    EventDelivery.objects.bulk_create([
+        EventDelivery(recipient_id=uid, seq=seq, change=change)
+        for uid, user_seqs in seqs.items()
+        for seq, change in zip(user_seqs, changes, strict=True)
+    ])
+    transaction.on_commit(lambda: send_now(seqs, payloads))
+    return Published(changes, seqs)
 
 
-def send_now(seqs: dict[int, int], payload: dict[str, object]) -> None:
-    """Push one committed event to its recipients' connections. A failure here loses nothing: clients
-    notice the gap in their sequence and fetch the missing events from the database."""
+def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]]) -> None:
+    """Hand committed events to the pusher (hub/events/pusher.py); returns at once. A push that fails or
+    is lost loses nothing: clients notice the gap in their sequence and read the events from the database."""
     layer = get_channel_layer()
-    if layer is None:
+    if layer is None or not seqs:
         return
-    for uid, seq in seqs.items():
-        try:
-            async_to_sync(layer.group_send)(agent_group(uid), {"type": "hub.event", "seq": seq, "event": payload})
-        except Exception:  # the database copy is authoritative; resume covers a dropped push
-            logger.exception("realtime push to user %s failed", uid)
+
+    async def push_all() -> None:
+        for uid, user_seqs in seqs.items():
+            group = agent_group(uid)
+            for seq, payload in zip(user_seqs, payloads, strict=True):
+                try:
+                    await layer.group_send(group, {"type": "hub.event", "seq": seq, "event": payload})
+                except Exception:
+                    logger.exception("realtime push to user %s failed", uid)
+
+    pusher.submit(push_all)
 
 
 def staff_ids() -> set[int]:

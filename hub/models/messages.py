@@ -50,12 +50,11 @@ class Message(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             # The ingestion idempotency key: providers retry, we store one message.
+            # Not partial (NULLs never collide anyway): a plain unique index is one the planner always
+            # uses for the dedupe lookup, also in generic prepared plans.
             models.UniqueConstraint(fields=["channel_account", "provider_message_id"],
-                                    condition=models.Q(provider_message_id__isnull=False),
                                     name="message_provider_id_unique"),
-            models.UniqueConstraint(fields=["author_user", "client_id"],
-                                    condition=models.Q(client_id__isnull=False),
-                                    name="message_client_id_unique"),
+            models.UniqueConstraint(fields=["author_user", "client_id"], name="message_client_id_unique"),
         ]
         indexes = [models.Index(fields=["conversation", "created_at", "id"])]
 

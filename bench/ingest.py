@@ -1,0 +1,296 @@
+"""Ingestion benchmark (issue: foundation). Prints figures; not a pass/fail test.
+
+1. Sustained ingestion rate, messages/s, through hub.actions.ingestion.do_ingest_message (the one door
+   every connector uses): on SQLite (1 process) and on PostgreSQL (1, 2 and 4 processes), with 11 agents
+   and a supervisor receiving the realtime events, so the per-recipient fan-out is included.
+2. Latency from the ingest call to the frame arriving at a connected agent's websocket client, p50/p99, at
+   a steady 200 messages/s: Daphne serving /ws/agent/ in its own process, channels-redis, PostgreSQL, the
+   ingesting process publishing after commit (the production topology of docker-compose).
+
+    .venv/bin/python bench/ingest.py                 # everything (needs PostgreSQL and Redis)
+    .venv/bin/python bench/ingest.py --quick         # shorter runs
+    .venv/bin/python bench/ingest.py --only rate     # or: --only latency
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+PG_BENCH = "postgres://postgres@127.0.0.1:5432/hub_bench"
+REDIS = "redis://127.0.0.1:6379/14"
+SECRET = "bench-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _env(db_url: str, data_dir: str, redis: str = "") -> dict[str, str]:
+    return {**os.environ, "HUB_DATABASE_URL": db_url, "HUB_REDIS_URL": redis, "HUB_DATA_DIR": data_dir,
+            "HUB_SECRET_KEY": SECRET, "HUB_TASK_MODE": "sync", "HUB_LOG_LEVEL": "WARNING",
+            "DJANGO_SETTINGS_MODULE": "hub.settings", "PYTHONPATH": str(ROOT)}
+
+
+def _child(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, __file__, *args], env=env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _recreate_pg() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute("DROP DATABASE IF EXISTS hub_bench WITH (FORCE)")
+        conn.execute("CREATE DATABASE hub_bench")
+
+
+# --- in a child process -------------------------------------------------------------------------------
+
+def _django() -> None:
+    import django
+
+    django.setup()
+
+
+def child_setup() -> None:
+    """Migrate and create the agents who receive the events."""
+    _django()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+
+    from hub.channel_accounts import ensure_default_accounts
+    from hub.models import AgentProfile, Team
+
+    call_command("migrate", verbosity=0)
+    ensure_default_accounts()
+    team = Team.objects.get_or_create(name="General")[0]
+    for i in range(11):
+        user = User.objects.create_user(f"bench{i}", password="bench-pass")
+        AgentProfile.objects.create(user=user, display_name=f"Bench {i}").teams.add(team)
+    sup = User.objects.create_user("benchsup", password="bench-pass")
+    AgentProfile.objects.create(user=sup, display_name="Supervisor", role="supervisor")
+
+
+def child_rate(worker: int, count: int, start: float) -> None:
+    """Ingest `count` messages from 50 customers of this worker's own, starting at `start`."""
+    _django()
+    from connectors.base import InboundMessage, Sender
+    from hub.actions.ingestion import do_ingest_message
+    from hub.channel_accounts import ensure_default_accounts
+
+    account = ensure_default_accounts()["sms"]
+    messages = [InboundMessage(provider_message_id=f"w{worker}-{i}",
+                               sender=Sender("phone", f"+1415{worker:03d}{i % 50:04d}"),
+                               text=f"Benchmark message {i}: where is my order 订单 #{i}?")
+                for i in range(count)]
+    do_ingest_message(account, InboundMessage("warmup-" + str(worker), Sender("phone", f"+1416{worker:07d}")))
+    time.sleep(max(0.0, start - time.time()))
+    t0 = time.perf_counter()
+    for m in messages:
+        do_ingest_message(account, m)
+    print(json.dumps({"seconds": time.perf_counter() - t0, "count": count}))
+
+
+# --- in the parent process ----------------------------------------------------------------------------
+
+def measure_rate(label: str, db_url: str, processes: int, total: int) -> dict[str, Any]:
+    data_dir = tempfile.mkdtemp(prefix="hub-bench-")
+    env = _env(db_url, data_dir)
+    setup = _child(["_setup"], env)
+    _, err = setup.communicate()
+    if setup.returncode:
+        raise SystemExit(f"setup failed: {err}")
+    start = time.time() + 3.0
+    per = total // processes
+    procs = [_child(["_rate", str(w), str(per), str(start)], env) for w in range(processes)]
+    outputs = []
+    for p in procs:
+        out, err = p.communicate()
+        if p.returncode:
+            raise SystemExit(f"worker failed: {err}")
+        outputs.append(json.loads(out.strip().splitlines()[-1]))
+    wall = max(o["seconds"] for o in outputs)
+    rate = per * processes / wall
+    return {"label": label, "processes": processes, "messages": per * processes, "seconds": round(wall, 2),
+            "rate": round(rate, 1)}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
+    import redis as redis_lib
+
+    _recreate_pg()
+    redis_lib.Redis.from_url(REDIS).flushdb()
+    data_dir = tempfile.mkdtemp(prefix="hub-bench-")
+    env = _env(PG_BENCH, data_dir, REDIS)
+    setup = _child(["_setup"], env)
+    _, err = setup.communicate()
+    if setup.returncode:
+        raise SystemExit(f"setup failed: {err}")
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                               "hub.asgi:application"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        os.environ.update(env)
+        _django()
+        return asyncio.run(_latency_run(port, rate, seconds))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+async def _latency_run(port: int, rate: float, seconds: float) -> dict[str, Any]:
+    import aiohttp
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from connectors.base import InboundMessage, Sender
+    from hub.actions.ingestion import do_ingest_message
+    from hub.channel_accounts import ensure_default_accounts
+
+    def login() -> str:
+        client = Client()
+        client.force_login(User.objects.get(username="bench0"))
+        return client.cookies["sessionid"].value
+
+    cookie = await sync_to_async(login)()
+    deadline = time.time() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            if time.time() > deadline:
+                raise SystemExit("daphne did not start") from None
+            await asyncio.sleep(0.2)
+
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    total = int(rate * seconds)
+    warmup = int(rate)  # the first second is not counted
+    done = asyncio.Event()
+    ingest_seconds: list[float] = []
+
+    def ingest() -> None:
+        account = ensure_default_accounts()["sms"]
+        t0 = time.perf_counter()
+        for i in range(total + warmup):
+            due = t0 + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            key = f"lat-{i}"
+            started = time.perf_counter()
+            sent_at[key] = started
+            do_ingest_message(account, InboundMessage(key, Sender("phone", f"+1417555{i % 200:04d}"),
+                                                      text=key))
+            ingest_seconds.append(time.perf_counter() - started)
+
+    async with aiohttp.ClientSession() as session, session.ws_connect(
+        f"ws://127.0.0.1:{port}/ws/agent/",
+        headers={"Cookie": f"sessionid={cookie}", "Origin": f"http://127.0.0.1:{port}"},
+    ) as ws:
+        hello = await ws.receive_json(timeout=10)
+        assert hello["type"] == "hello", hello
+        thread = threading.Thread(target=ingest, daemon=True)
+        t_start = time.perf_counter()
+        thread.start()
+        received = 0
+        last_seq = hello["seq"]
+        gaps = 0
+
+        async def reader() -> None:
+            nonlocal received, last_seq, gaps
+            async for msg in ws:
+                now = time.perf_counter()
+                frame = json.loads(msg.data)
+                if frame.get("type") != "event":
+                    continue
+                if frame["seq"] != last_seq + 1:
+                    gaps += 1
+                last_seq = frame["seq"]
+                event = frame["event"]
+                if event["type"] != "message.created":
+                    continue
+                key = event["message"]["text"]
+                index = int(key.split("-")[1])
+                if index >= warmup:
+                    latencies.append(now - sent_at[key])
+                received += 1
+                if received >= total + warmup:
+                    done.set()
+                    return
+
+        task = asyncio.create_task(reader())
+        try:
+            await asyncio.wait_for(done.wait(), timeout=seconds * 4 + 30)
+        finally:
+            task.cancel()
+        elapsed = time.perf_counter() - t_start
+        thread.join(5)
+    latencies.sort()
+    ms = [x * 1000 for x in latencies]
+    return {
+        "target_rate": rate, "achieved_rate": round((total + warmup) / elapsed, 1), "measured": len(ms),
+        "p50_ms": round(statistics.median(ms), 2), "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 2),
+        "max_ms": round(ms[-1], 2), "sequence_gaps": gaps,
+        "ingest_call_p50_ms": round(statistics.median(ingest_seconds) * 1000, 2),
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1].startswith("_"):
+        cmd, rest = sys.argv[1], sys.argv[2:]
+        if cmd == "_setup":
+            child_setup()
+        elif cmd == "_rate":
+            child_rate(int(rest[0]), int(rest[1]), float(rest[2]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=["rate", "latency"])
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--messages", type=int, default=0, help="messages per rate run")
+    parser.add_argument("--seconds", type=float, default=0, help="length of the latency run")
+    args = parser.parse_args()
+    n = args.messages or (1000 if args.quick else 4000)
+    secs = args.seconds or (5 if args.quick else 15)
+
+    if args.only in (None, "rate"):
+        print(f"# Sustained ingestion rate ({n} messages per run, 12 recipients per event)")
+        rows = []
+        sqlite_path = Path(tempfile.mkdtemp(prefix="hub-bench-")) / "bench.sqlite3"
+        rows.append(measure_rate("SQLite", f"sqlite:///{sqlite_path}", 1, n))
+        for procs in (1, 2, 4):
+            _recreate_pg()
+            rows.append(measure_rate("PostgreSQL", PG_BENCH, procs, n))
+        for r in rows:
+            print(f"{r['label']:<11} processes={r['processes']}  {r['messages']} messages in {r['seconds']} s"
+                  f"  ->  {r['rate']} messages/s")
+    if args.only in (None, "latency"):
+        print(f"\n# Ingest-to-websocket latency at a steady 200 messages/s for {secs} s "
+              "(PostgreSQL, channels-redis, Daphne)")
+        r = measure_latency(200.0, secs)
+        print(f"achieved {r['achieved_rate']} messages/s, {r['measured']} measured: p50 {r['p50_ms']} ms, "
+              f"p99 {r['p99_ms']} ms, max {r['max_ms']} ms; sequence gaps {r['sequence_gaps']}; "
+              f"ingest call p50 {r['ingest_call_p50_ms']} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Outbound through a real Celery worker on Redis (the production path of hub worker)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+
+from hub.actions.ingestion import do_ingest_message
+from hub.actions.outbound import do_send_reply
+from hub.celery import app
+from hub.models import Message
+from tests import factories as f
+from tests.conftest import needs_service
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
+
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture
+def celery_on_redis(settings: Any) -> Iterator[None]:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).flushdb()
+    except Exception as exc:
+        needs_service("Redis", str(exc))
+    settings.TASK_MODE = "celery"
+    previous = app.conf.broker_url
+    app.conf.broker_url = REDIS_URL
+    app.conf.broker_connection_retry_on_startup = False
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            yield
+    finally:
+        app.conf.broker_url = previous
+
+
+def test_reply_is_delivered_by_a_celery_worker(celery_on_redis: None) -> None:
+    conv = do_ingest_message(f.account("sms"), f.inbound("parcel?")).message.conversation
+    msg = do_send_reply(f.agent("ann"), conv, "It ships today")
+    assert Message.objects.get(pk=msg.pk).status == "queued"  # queued on the broker, not sent inline
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        msg.refresh_from_db()
+        if msg.status != "queued":
+            break
+        time.sleep(0.1)
+    assert msg.status == "sent" and (msg.provider_message_id or "").startswith("log-")
