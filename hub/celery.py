@@ -14,4 +14,5 @@ app.autodiscover_tasks(["hub"])
 app.conf.beat_schedule = {
     "requeue-stale-outbound": {"task": "hub.tasks.requeue_stale_outbound", "schedule": 60.0},
     "prune-realtime-events": {"task": "hub.tasks.prune_events", "schedule": 600.0},
+    "wake-snoozed": {"task": "hub.tasks.wake_snoozed", "schedule": 30.0},
 }

@@ -13,7 +13,7 @@ from connectors.base import (
     PermanentFailure,
     TemporaryFailure,
 )
-from hub.actions.outbound import do_mark_sent, do_record_attempt_failure
+from hub.actions.outbound import do_claim_delivery, do_mark_sent, do_record_attempt_failure
 from hub.models import ChannelAccount, Message, ThreadKey
 
 logger = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def deliver(message_id: int, *, final_attempt: bool) -> str:
            .filter(pk=message_id).first())
     if msg is None or msg.direction != Message.Direction.OUT or msg.status != Message.Status.QUEUED:
         return "skipped"  # already delivered by an earlier attempt, or gone
+    if not do_claim_delivery(msg.pk):
+        return "skipped"  # another attempt is delivering it right now
     account = msg.channel_account
     connector = connector_for(account)
     # What the provider threads on: the provider ids of this conversation's messages on this account

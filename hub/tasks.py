@@ -26,19 +26,37 @@ def deliver_message(self: Task, message_id: int) -> str:
 
 @app.task
 def requeue_stale_outbound(older_than_seconds: int = 120) -> int:
-    """Outbox sweeper: a queued message whose task was lost (process killed before the broker got it)
-    is handed to delivery again. deliver() skips messages that are no longer queued."""
+    """Outbox sweeper: a queued message whose task was lost (process killed before the broker got it, a
+    retry lost with the broker or with the in-process runner) is handed to delivery again. Messages under
+    a delivery lease are left alone, and deliver() claims the lease before calling the provider, so a
+    sweep never causes a second send of a message being delivered."""
+    from django.db.models import Q
+
     from hub.models import Message
     from hub.taskqueue import enqueue
 
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
-    ids = list(Message.objects.filter(direction="out", status="queued", status_changed_at__lt=cutoff,
-                                      attempts=0).values_list("id", flat=True)[:500])
+    now = timezone.now()
+    fresh_cutoff = now - timedelta(seconds=older_than_seconds)
+    # A message waiting for a retry is not lost until its longest possible backoff has passed.
+    retry_cutoff = now - timedelta(seconds=int(getattr(deliver_message, "retry_backoff_max", None) or 600) + older_than_seconds)
+    ids = list(
+        Message.objects.filter(direction="out", status="queued")
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .filter(Q(last_attempt_at__isnull=True, created_at__lt=fresh_cutoff) | Q(last_attempt_at__lt=retry_cutoff))
+        .order_by("id").values_list("id", flat=True)[:500]
+    )
     for message_id in ids:
         enqueue(deliver_message, message_id)
     if ids:
         logger.info("requeued %d stale outbound messages", len(ids))
     return len(ids)
+
+
+@app.task
+def wake_snoozed() -> int:
+    from hub.actions.conversations import do_wake_snoozed
+
+    return do_wake_snoozed()
 
 
 @app.task

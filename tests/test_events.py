@@ -87,6 +87,27 @@ def test_ingest_reopening(conv: Conversation) -> None:
     assert evs[0]["conversation"]["status"] == "open"
 
 
+@pytest.mark.parametrize("status", ["pending", "snoozed"])
+def test_customer_message_wakes_a_waiting_conversation(conv: Conversation, status: str) -> None:
+    until = timezone.now() + timedelta(hours=2) if status == "snoozed" else None
+    do_set_status(None, conv, status, snoozed_until=until)
+    with events() as evs:
+        do_ingest_message(f.account("sms"), f.inbound("hello? anyone?"))
+    assert types(evs) == ["conversation.updated", "message.created"]
+    assert evs[0]["conversation"]["status"] == "open" and evs[0]["changed"] == ["status", "snoozed_until"]
+
+
+def test_snoozed_conversations_wake_when_due(conv: Conversation) -> None:
+    from hub import tasks
+
+    do_set_status(None, conv, "snoozed", snoozed_until=timezone.now() + timedelta(seconds=30))
+    assert tasks.wake_snoozed.run() == 0
+    Conversation.objects.filter(pk=conv.pk).update(snoozed_until=timezone.now() - timedelta(seconds=1))
+    with events() as evs:
+        assert tasks.wake_snoozed.run() == 1
+    assert types(evs) == ["conversation.updated"] and evs[0]["conversation"]["status"] == "open"
+
+
 def test_call_events(conv: Conversation) -> None:
     from connectors.base import CallEvent, Sender
 

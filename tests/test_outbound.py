@@ -172,15 +172,46 @@ def test_first_reply_sets_first_response_time_once(conv: Conversation) -> None:
     assert first is not None and conv.first_response_at == first and conv.assignee_id == agent.pk
 
 
+def _orphan(conv: Conversation, **fields: Any) -> Message:
+    agent = f.agent()
+    defaults: dict[str, Any] = {"created_at": timezone.now() - timedelta(minutes=10)}
+    defaults.update(fields)
+    return Message.objects.create(conversation=conv, direction="out", author_kind="agent", author_user=agent,
+                                  channel_account=conv.channel_account, text="lost task", status="queued",
+                                  metadata={"to": "+14155550100"}, **defaults)
+
+
 def test_stale_queued_messages_are_requeued(conv: Conversation, flaky: FlakyConnector) -> None:
-    agent = f.agent("ann")
-    msg = Message.objects.create(conversation=conv, direction="out", author_kind="agent", author_user=agent,
-                                 channel_account=conv.channel_account, text="lost task", status="queued",
-                                 created_at=timezone.now(), metadata={"to": "+14155550100"},
-                                 status_changed_at=timezone.now() - timedelta(minutes=10))
+    never_tried = _orphan(conv)
+    fresh = _orphan(conv, created_at=timezone.now())
     assert tasks.requeue_stale_outbound.run() == 1
-    msg.refresh_from_db()
-    assert msg.status == "sent" and [m.text for m in flaky.sent] == ["lost task"]
+    never_tried.refresh_from_db()
+    fresh.refresh_from_db()
+    assert never_tried.status == "sent" and fresh.status == "queued"
+    assert [m.text for m in flaky.sent] == ["lost task"]
+
+
+def test_a_lost_retry_is_requeued_only_after_the_longest_backoff(conv: Conversation,
+                                                                 flaky: FlakyConnector) -> None:
+    waiting = _orphan(conv, attempts=2, last_attempt_at=timezone.now() - timedelta(minutes=5))
+    lost = _orphan(conv, attempts=2, last_attempt_at=timezone.now() - timedelta(minutes=30))
+    assert tasks.requeue_stale_outbound.run() == 1
+    waiting.refresh_from_db()
+    lost.refresh_from_db()
+    assert waiting.status == "queued" and lost.status == "sent"
+
+
+def test_a_leased_message_is_not_sent_twice(conv: Conversation, flaky: FlakyConnector) -> None:
+    from hub.actions.outbound import do_claim_delivery
+
+    msg = _orphan(conv)
+    assert do_claim_delivery(msg.pk)  # an attempt is under way elsewhere
+    assert tasks.deliver_message.run(msg.pk) == "skipped"
+    assert tasks.requeue_stale_outbound.run() == 0
+    assert flaky.sent == []
+    Message.objects.filter(pk=msg.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert tasks.deliver_message.run(msg.pk) == "sent"  # the holder died: the lease expired
+    assert len(flaky.sent) == 1
 
 
 def test_inprocess_runner_retries_on_its_thread(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -60,6 +60,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not await _is_agent(user):
+            # Accept first so that a browser sees the 4401 code (a refused handshake is only "1006").
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.user_id = user.pk
@@ -89,7 +91,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
 
     async def _catch_up(self, after: int) -> None:
         result = await _backlog(self.user_id, after)
-        if result.reload:
+        if result.reload or after > result.last_seq:
+            # Too far behind, or a number this stream never reached (a client that kept state across a
+            # database restore): only a reload puts it back on solid ground.
             await self.send_json({"type": "reload", "seq": result.last_seq, "resources": RELOAD_RESOURCES,
                                   "reason": "too_far_behind"})
             self.last_sent = result.last_seq

@@ -12,6 +12,7 @@ import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTACHMENTS = 20
 _ATTEMPTS = 4
+
+ThreadOutcome = Literal["created", "reopened", "woken", "continued"]
 
 
 class IngestError(ValueError):
@@ -84,7 +87,8 @@ def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind
 
     now = timezone.now()
     identity, customer, new_customer = _identity_with_locked_customer(inbound.sender, address, inbound.language)
-    conversation, created, reopened = _thread(account, customer, inbound, now, new_customer)
+    conversation, how = _thread(account, customer, inbound, now, new_customer)
+    created, reopened = how == "created", how == "reopened"
     conversation.customer = customer
 
     text, truncated = bound_text(inbound.text)
@@ -125,12 +129,17 @@ def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind
         audit.record("conversation.reopened", None, conversation=conversation, reason="customer_message")
         events.append(schema.ConversationUpdated(conversation=conversation_data(conversation),
                                                  changed=["status", "reopened_at"]))
+    elif how == "woken":
+        audit.record("conversation.status", None, conversation=conversation, status="open",
+                     reason="customer_message")
+        events.append(schema.ConversationUpdated(conversation=conversation_data(conversation),
+                                                 changed=["status", "snoozed_until"]))
     events.append(schema.MessageCreated(message=message_data(message, attachments=attachments)))
     publish_many(events, conversation_audience(conversation), conversation_id=conversation.pk,
                  customer_id=customer.pk)
 
-    if (created or reopened) and not inbound.is_auto_reply:
-        reason = "new" if created else "reopened"
+    if how in ("created", "reopened", "woken") and not inbound.is_auto_reply:
+        reason = {"created": "new", "reopened": "reopened", "woken": "customer_message"}[how]
         conv_id = conversation.pk
         transaction.on_commit(lambda: conversation_needs_agent.send(
             sender=Conversation, conversation_id=conv_id, reason=reason))
@@ -171,11 +180,12 @@ def _reopen_window() -> timedelta:
 
 
 def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage, now: datetime,
-            new_customer: bool = False) -> tuple[Conversation, bool, bool]:
+            new_customer: bool = False) -> tuple[Conversation, ThreadOutcome]:
     """Find the conversation this message continues, row-locked: by provider thread key first (a key we
     registered, or the provider id of a message already stored), then the customer's unresolved
     conversation on this channel, then a recently resolved one (reopened). Returns
-    (conversation, created, reopened)."""
+    the conversation and how: created, reopened (was resolved), woken (was pending or snoozed, the
+    customer's message puts it back to open) or continued."""
     candidate: Conversation | None = None
     if inbound.thread_keys:
         keys = list(inbound.thread_keys)
@@ -200,9 +210,10 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
                 candidate.status = Conversation.Status.OPEN
                 candidate.snoozed_until = None
                 candidate.save(update_fields=["status", "snoozed_until", "updated_at"])
-            return candidate, False, False
+                return candidate, "woken"
+            return candidate, "continued"
         if inbound.is_auto_reply:
-            return candidate, False, False  # an out-of-office note never reopens anything
+            return candidate, "continued"  # an out-of-office note never reopens anything
         resolved_at = candidate.resolved_at or candidate.updated_at
         if now - resolved_at <= _reopen_window():
             candidate.status = Conversation.Status.OPEN
@@ -212,7 +223,7 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
             candidate.first_queued_at = candidate.first_queued_at or now
             candidate.save(update_fields=["status", "reopened_at", "reopen_count", "snoozed_until",
                                           "first_queued_at", "updated_at"])
-            return candidate, False, True
+            return candidate, "reopened"
 
     subject = inbound.subject.strip() or " ".join(inbound.text.split())[:80]
     conversation = Conversation.objects.create(
@@ -221,7 +232,7 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
         priority=(Conversation.Priority.HIGH if customer.value_tier == Customer.Tier.VIP
                   else Conversation.Priority.NORMAL),
     )
-    return conversation, True, False
+    return conversation, "created"
 
 
 def _register_thread_keys(account: ChannelAccount, conversation: Conversation, keys: list[str]) -> None:

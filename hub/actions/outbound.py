@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from hub import audit
@@ -126,6 +127,20 @@ def _enqueue_delivery(message_id: int) -> None:
     enqueue(tasks.deliver_message, message_id)
 
 
+DELIVERY_LEASE = timedelta(minutes=5)
+
+
+def do_claim_delivery(message_id: int) -> bool:
+    """Take the delivery lease of a queued message; False when it is not queued or another attempt holds
+    it. Only the holder calls the provider, so duplicate tasks (a sweep, a broker redelivery) do not send
+    twice while an attempt is under way."""
+    now = timezone.now()
+    claimed = (Message.objects.filter(pk=message_id, direction=Message.Direction.OUT, status=Message.Status.QUEUED)
+               .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+               .update(lease_until=now + DELIVERY_LEASE, last_attempt_at=now))
+    return claimed == 1
+
+
 def do_mark_sent(message: Message, provider_message_id: str, status: str = "sent") -> Message:
     """Record the provider's acceptance of an outbound message."""
     with transaction.atomic():
@@ -135,7 +150,8 @@ def do_mark_sent(message: Message, provider_message_id: str, status: str = "sent
         msg.provider_message_id = provider_message_id
         msg.attempts = F("attempts") + 1
         msg.failure_reason = ""  # earlier temporary failures no longer matter
-        msg.save(update_fields=["provider_message_id", "attempts", "failure_reason"])
+        msg.lease_until = None
+        msg.save(update_fields=["provider_message_id", "attempts", "failure_reason", "lease_until"])
         msg.refresh_from_db()
         # No ThreadKey needed: a customer reply naming this provider id finds the message itself.
         _move_status(msg, status, "")
@@ -149,7 +165,8 @@ def do_record_attempt_failure(message: Message, reason: str, *, permanent: bool)
         msg = Message.objects.select_for_update().select_related("conversation").get(pk=message.pk)
         msg.attempts = F("attempts") + 1
         msg.failure_reason = reason[:500]
-        msg.save(update_fields=["attempts", "failure_reason"])
+        msg.lease_until = None
+        msg.save(update_fields=["attempts", "failure_reason", "lease_until"])
         msg.refresh_from_db()
         if permanent:
             _move_status(msg, "failed", reason, permanent=True)

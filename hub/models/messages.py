@@ -42,6 +42,9 @@ class Message(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices)
     failure_reason = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True,
+                                       help_text="A delivery attempt holds the message until then")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
