@@ -38,7 +38,8 @@ def requeue_stale_outbound(older_than_seconds: int = 120) -> int:
     now = timezone.now()
     fresh_cutoff = now - timedelta(seconds=older_than_seconds)
     # A message waiting for a retry is not lost until its longest possible backoff has passed.
-    retry_cutoff = now - timedelta(seconds=int(getattr(deliver_message, "retry_backoff_max", None) or 600) + older_than_seconds)
+    longest_wait = int(getattr(deliver_message, "retry_backoff_max", None) or 600)
+    retry_cutoff = now - timedelta(seconds=longest_wait + older_than_seconds)
     ids = list(
         Message.objects.filter(direction="out", status="queued")
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))

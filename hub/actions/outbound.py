@@ -71,6 +71,8 @@ def do_send_reply(agent: User, conversation: Conversation, text: str, *,
     if client_id:
         existing = Message.objects.filter(author_user=agent, client_id=client_id).first()
         if existing is not None:
+            if existing.conversation_id != conversation.pk:
+                raise ActionError("this client_id was already used in another conversation", field="client_id")
             return existing
     target = check_reply_target(conversation, account)
     text, truncated = bound_text(text)

@@ -1,0 +1,78 @@
+"""Agents, teams, presence and the signed-in user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import serializers
+
+from hub.models import AgentProfile, AgentSkill, Team
+
+
+class TeamRefSerializer(serializers.ModelSerializer[Team]):
+    class Meta:
+        model = Team
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+class SkillSerializer(serializers.ModelSerializer[AgentSkill]):
+    class Meta:
+        model = AgentSkill
+        fields = ["skill", "level"]
+        read_only_fields = fields
+
+
+class AgentSerializer(serializers.ModelSerializer[AgentProfile]):
+    # Agents are known by their user id everywhere else (assignee_id, author_id, events), so here too.
+    id = serializers.IntegerField(source="user_id", read_only=True, help_text="The agent's user id")
+    username = serializers.CharField(source="user.username", read_only=True)
+    teams = TeamRefSerializer(many=True, read_only=True)
+    skills = SkillSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = AgentProfile
+        fields = ["id", "username", "display_name", "role", "presence", "presence_changed_at", "teams", "skills",
+                  "language"]
+        read_only_fields = fields
+
+
+def agents_with_related(agents: QuerySet[AgentProfile]) -> QuerySet[AgentProfile]:
+    return agents.select_related("user").prefetch_related("teams", "skills")
+
+
+class PresenceSerializer(serializers.Serializer[Any]):
+    presence = serializers.ChoiceField(choices=AgentProfile.Presence.choices)
+
+
+class TeamMemberSerializer(serializers.ModelSerializer[AgentProfile]):
+    id = serializers.IntegerField(source="user_id", read_only=True, help_text="The agent's user id")
+
+    class Meta:
+        model = AgentProfile
+        fields = ["id", "display_name", "role", "presence"]
+        read_only_fields = fields
+
+
+class TeamSerializer(serializers.ModelSerializer[Team]):
+    members = TeamMemberSerializer(source="agents", many=True, read_only=True)
+
+    class Meta:
+        model = Team
+        fields = ["id", "name", "description", "members"]
+        read_only_fields = fields
+
+
+class UserSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.CharField()
+    is_superuser = serializers.BooleanField()
+
+
+class MeSerializer(serializers.Serializer[Any]):
+    user = UserSerializer()
+    agent = AgentSerializer(allow_null=True, help_text="Null for a superuser without an agent profile")
+    sees_everything = serializers.BooleanField(help_text="Supervisors and admins see every conversation")
+    last_seq = serializers.IntegerField(help_text="Newest realtime event number; open /ws/agent/ from here")

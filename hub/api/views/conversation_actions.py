@@ -1,0 +1,113 @@
+"""What an agent does to a conversation: assign, transfer, resolve, reopen, snooze, tag, prioritize.
+
+Each endpoint is a POST whose body a serializer validates and whose work one hub action does (it locks,
+audits and publishes); every one answers the conversation as it now is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from hub.access import access_conversation
+from hub.actions.conversations import (
+    check_assignee,
+    do_assign,
+    do_set_priority,
+    do_set_status,
+    do_set_tags,
+    do_transfer,
+)
+from hub.api.base import AgentAPIView
+from hub.api.serializers.conversations import (
+    AssignSerializer,
+    ConversationSerializer,
+    PrioritySerializer,
+    SnoozeSerializer,
+    TagsSerializer,
+    TransferSerializer,
+)
+from hub.models import Conversation
+
+
+class _NoBody(serializers.Serializer[Any]):
+    pass
+
+
+class ConversationAction(AgentAPIView):
+    serializer_class: type[serializers.Serializer[Any]] = _NoBody
+
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        raise NotImplementedError
+
+    @extend_schema(responses=ConversationSerializer)
+    def post(self, request: Request, pk: int) -> Response:
+        conversation = access_conversation(self.user, pk)
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        conversation = self.perform(conversation, body.validated_data)
+        return Response(ConversationSerializer(conversation).data)
+
+
+class Assign(ConversationAction):
+    """Assign to an agent, or unassign with `null`."""
+
+    serializer_class = AssignSerializer
+
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        return do_assign(self.user, conversation, check_assignee(data["assignee"]))
+
+
+class Transfer(ConversationAction):
+    """Hand over to another team's queue, to another agent, or both."""
+
+    serializer_class = TransferSerializer
+
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        return do_transfer(self.user, conversation, team=data.get("team"),
+                           assignee=check_assignee(data.get("assignee")))
+
+
+@extend_schema_view(post=extend_schema(request=None))
+class Resolve(ConversationAction):
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        return do_set_status(self.user, conversation, Conversation.Status.RESOLVED)
+
+
+@extend_schema_view(post=extend_schema(request=None))
+class Reopen(ConversationAction):
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        return do_set_status(self.user, conversation, Conversation.Status.OPEN)
+
+
+class Snooze(ConversationAction):
+    """Put aside until `snoozed_until`; it reopens by itself then."""
+
+    serializer_class = SnoozeSerializer
+
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        return do_set_status(self.user, conversation, Conversation.Status.SNOOZED,
+                             snoozed_until=data["snoozed_until"])
+
+
+class SetTags(ConversationAction):
+    """Replace the tag list; tags that do not exist yet are created."""
+
+    serializer_class = TagsSerializer
+
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        return do_set_tags(self.user, conversation, data["tags"])
+
+
+class SetPriority(ConversationAction):
+    """Change the priority and/or the escalation flag."""
+
+    serializer_class = PrioritySerializer
+
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        return do_set_priority(self.user, conversation, priority=data.get("priority"),
+                               escalated=data.get("escalated"))
