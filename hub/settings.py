@@ -99,6 +99,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -150,9 +151,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # One handler, on the root logger, that everything propagates to: the hub's loggers set only their
+    # level, and Celery is told not to install its own root handler, so a worker prints each line once.
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "hub": {"handlers": ["console"], "level": config.env("HUB_LOG_LEVEL")},
-        "connectors": {"handlers": ["console"], "level": config.env("HUB_LOG_LEVEL")},
-        "web": {"handlers": ["console"], "level": config.env("HUB_LOG_LEVEL")},
+        "hub": {"level": config.env("HUB_LOG_LEVEL")},
+        "connectors": {"level": config.env("HUB_LOG_LEVEL")},
+        "web": {"level": config.env("HUB_LOG_LEVEL")},
+        "celery": {"level": "INFO"},
     },
 }

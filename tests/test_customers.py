@@ -34,6 +34,15 @@ def test_merge_moves_identities_and_conversations_and_figures() -> None:
     assert merge.identity_ids and merge.conversation_ids
 
 
+def test_lifetime_figures_count_messages_both_ways() -> None:
+    from hub.actions.outbound import do_send_reply
+
+    r = do_ingest_message(f.account("sms"), f.inbound("hi"))
+    do_send_reply(f.agent("ann"), r.message.conversation, "hello!")
+    customer = Customer.objects.get()
+    assert customer.messages_count == 2 and customer.conversations_count == 1
+
+
 def test_after_merge_new_mail_from_the_moved_identity_reaches_the_target() -> None:
     source, target = _two_customers()
     do_merge_customers(f.agent("boss", role="supervisor"), source, target)

@@ -76,6 +76,19 @@ def test_thread_key_threads_into_its_conversation() -> None:
     assert conv.status == "open" and conv.reopen_count == 1 and conv.reopened_at is not None
 
 
+def test_a_shared_thread_key_never_joins_two_customers() -> None:
+    """Many people comment under one public post: each gets their own conversation."""
+    acc = f.account("social")
+    a = do_ingest_message(acc, f.inbound("great!", kind="social", address="fan_1", thread_keys=["post-9"],
+                                         is_public=True))
+    b = do_ingest_message(acc, f.inbound("terrible", kind="social", address="fan_2", thread_keys=["post-9"],
+                                         is_public=True))
+    c = do_ingest_message(acc, f.inbound("also...", kind="social", address="fan_1", thread_keys=["post-9"],
+                                         is_public=True))
+    assert a.message.conversation_id != b.message.conversation_id
+    assert c.message.conversation_id == a.message.conversation_id
+
+
 def test_resolved_conversation_outside_the_window_starts_a_new_one(settings) -> None:
     settings.HUB_REOPEN_WINDOW_HOURS = 24
     acc = f.account("sms")

@@ -187,12 +187,16 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
     the conversation and how: created, reopened (was resolved), woken (was pending or snoozed, the
     customer's message puts it back to open) or continued."""
     candidate: Conversation | None = None
-    if inbound.thread_keys:
+    if inbound.thread_keys and not new_customer:
         keys = list(inbound.thread_keys)
-        conv_id = (ThreadKey.objects.filter(channel_account=account, key__in=keys)
+        # Only the customer's own conversations: many people comment under one public post, and a key
+        # seen in someone else's thread must not put a stranger's words into their conversation.
+        conv_id = (ThreadKey.objects.filter(channel_account=account, key__in=keys,
+                                            conversation__customer=customer)
                    .order_by("-conversation_id").values_list("conversation_id", flat=True).first())
         if conv_id is None:
-            conv_id = (Message.objects.filter(channel_account=account, provider_message_id__in=keys)
+            conv_id = (Message.objects.filter(channel_account=account, provider_message_id__in=keys,
+                                              conversation__customer=customer)
                        .order_by("-conversation_id").values_list("conversation_id", flat=True).first())
         if conv_id is not None:
             candidate = Conversation.objects.select_for_update().filter(pk=conv_id).first()

@@ -17,7 +17,7 @@ from hub.events import schema
 from hub.events.payloads import conversation_data, message_data
 from hub.events.publish import conversation_audience, publish
 from hub.identities import CHANNEL_IDENTITY_KIND
-from hub.models import ChannelAccount, Conversation, Identity, Message
+from hub.models import ChannelAccount, Conversation, Customer, Identity, Message
 from hub.sanitize import bound_text
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,9 @@ def do_send_reply(agent: User, conversation: Conversation, text: str, *,
                 changed.append("assignee")
             conv.save()
             conv.refresh_from_db()
+            # Lifetime figures count every message exchanged with the customer, both ways.
+            Customer.objects.filter(pk=conv.customer_id).update(messages_count=F("messages_count") + 1,
+                                                                last_contact_at=now)
             audience = conversation_audience(conv, previous_assignee)
             if "assignee" in changed:
                 audit.record("conversation.assigned", agent, conversation=conv, assignee=agent.pk,

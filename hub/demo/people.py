@@ -1,0 +1,58 @@
+"""The demo contact center's teams and staff, with the logins `hub up` prints."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import User
+
+from hub.cli.agents import create_agent
+from hub.models import Team
+
+TEAMS: dict[str, str] = {
+    "General": "First line for every channel.",
+    "Billing": "Invoices, refunds, payment problems.",
+    "VIP": "High-value and business customers; sticky agents.",
+    "中文支持": "Chinese-language support (微博, 短信, 在线客服).",
+}
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    display_name: str
+    role: str
+    teams: tuple[str, ...]
+    language: str = "en"
+    # Skill names follow "language:<code>" for languages and a plain topic/channel name otherwise.
+    skills: dict[str, int] = field(default_factory=dict)
+
+
+LOGINS: tuple[DemoLogin, ...] = (
+    DemoLogin("alice", "alice-demo", "Alice Martin", "agent", ("General", "Billing"),
+              skills={"language:en": 5, "language:fr": 3, "billing": 4, "email": 4}),
+    DemoLogin("bob", "bob-demo", "Bob Okafor", "agent", ("General", "VIP"),
+              skills={"language:en": 5, "vip": 4, "slack": 4, "voice": 3}),
+    DemoLogin("wei", "wei-demo", "王伟", "agent", ("中文支持", "General"), language="zh-hans",
+              skills={"language:zh": 5, "language:en": 3, "social": 4, "billing": 2}),
+    DemoLogin("sofia", "sofia-demo", "Sofia Rossi", "supervisor", ("General", "Billing", "VIP", "中文支持"),
+              skills={"language:en": 5, "language:it": 5, "billing": 3, "vip": 5}),
+    DemoLogin("admin", "admin-demo", "Hub Admin", "admin", ()),
+)
+
+
+def create_teams() -> dict[str, Team]:
+    teams = {}
+    for name, description in TEAMS.items():
+        teams[name], _ = Team.objects.get_or_create(name=name, defaults={"description": description})
+    return teams
+
+
+def create_staff() -> dict[str, User]:
+    return {
+        login.username: create_agent(login.username, password=login.password, display_name=login.display_name,
+                                     role=login.role, teams=login.teams, skills=login.skills,
+                                     language=login.language, email=f"{login.username}@hub.example")
+        for login in LOGINS
+    }
