@@ -8,3 +8,7 @@ os.environ.setdefault("HUB_TASK_MODE", "sync")
 os.environ.setdefault("HUB_DATA_DIR", tempfile.mkdtemp(prefix="hub-test-"))
 
 from hub.settings import *  # noqa: F403
+
+# Threads the tests start (a Celery worker, racing writers) must not keep the test database open after
+# their task, or PostgreSQL refuses to drop it at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

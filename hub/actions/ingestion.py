@@ -157,22 +157,13 @@ def _identity_with_locked_customer(sender: Sender, address: str, language: str) 
             identity.display_name = sender.display_name[:200]
             identity.save(update_fields=["display_name"])
         return identity, identity.customer, False
-    identity = resolve_identity(sender, address, language)
-    return identity, identity.customer, True
-
-
-def resolve_identity(sender: Sender, address: str, language: str = "") -> Identity:
-    """The identity for (kind, address), creating it and a new customer the first time."""
-    identity = Identity.objects.filter(kind=sender.kind, address=address).select_related("customer").first()
-    if identity is not None:
-        if sender.display_name and not identity.display_name:
-            Identity.objects.filter(pk=identity.pk).update(display_name=sender.display_name[:200])
-        return identity
-    name = (sender.display_name or address)[:200]
-    customer = Customer.objects.create(display_name=name, language=language[:16])
-    # A concurrent creator makes this fail on the unique constraint, and the whole ingest is retried.
-    return Identity.objects.create(customer=customer, kind=sender.kind, address=address,
-                                   display_name=sender.display_name[:200])
+    # Create without looking again: if another transaction created this identity meanwhile, the insert
+    # fails on the unique constraint and the whole ingest is retried, and then takes the lock above.
+    # (A second lookup here could find the other's identity without locking its customer.)
+    customer = Customer.objects.create(display_name=(sender.display_name or address)[:200], language=language[:16])
+    identity = Identity.objects.create(customer=customer, kind=sender.kind, address=address,
+                                       display_name=sender.display_name[:200])
+    return identity, customer, True
 
 
 def _reopen_window() -> timedelta:
