@@ -183,3 +183,17 @@ def test_changes_are_numbered_and_delivered_per_recipient() -> None:
     # conversation.created + 2 x message.created, each with seq 1, 2, 3 for every recipient
     seqs = list(EventDelivery.objects.filter(recipient=a1).order_by("seq").values_list("seq", flat=True))
     assert seqs == [1, 2, 3]
+
+
+def test_timestamps_written_by_the_fast_path_compare_like_orm_ones() -> None:
+    """The hot path updates rows with plain SQL; on SQLite timestamps are text, so they must be written in
+    the ORM's form or filters and cursor pagination compare them wrongly."""
+    r = do_ingest_message(f.account("sms"), f.inbound("hi"))
+    conv = Conversation.objects.get(pk=r.message.conversation_id)
+    customer = Customer.objects.get(pk=conv.customer_id)
+    assert conv.last_message_at is not None and customer.last_contact_at is not None
+    assert Conversation.objects.filter(last_message_at=conv.last_message_at).count() == 1
+    assert Conversation.objects.filter(last_message_at__lte=conv.last_message_at).count() == 1
+    assert Customer.objects.filter(last_contact_at=customer.last_contact_at).count() == 1
+    change = Change.objects.last()
+    assert change is not None and Change.objects.filter(created_at=change.created_at).exists()

@@ -16,7 +16,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -78,12 +78,13 @@ def do_ingest_message(account: ChannelAccount, inbound: InboundMessage, *,
 
 
 def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind: str) -> IngestResult:
-    existing = (
-        Message.objects.filter(channel_account=account, provider_message_id=inbound.provider_message_id)
-        .select_related("conversation").first()
-    )
-    if existing is not None:
-        return IngestResult(existing, created=False)
+    with connection.cursor() as cur:
+        # Plain SQL on the hottest lookup: this runs for every delivery, duplicate or not.
+        cur.execute("SELECT id FROM hub_message WHERE channel_account_id = %s AND provider_message_id = %s",
+                    [account.pk, inbound.provider_message_id])
+        row = cur.fetchone()
+    if row is not None:
+        return IngestResult(Message.objects.select_related("conversation").get(pk=row[0]), created=False)
 
     now = timezone.now()
     identity, customer, new_customer = _identity_with_locked_customer(inbound.sender, address, inbound.language)
@@ -107,18 +108,24 @@ def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind
     )
     attachments = _store_attachments(message, inbound.attachments) if inbound.attachments else []
 
-    # The conversation row is locked (see _thread), so plain assignment cannot lose a concurrent update.
+    # Both rows are locked (see _thread and _identity_with_locked_customer), so these updates cannot
+    # interleave with another writer's; plain SQL because they run on every message.
     conversation.messages_count += 1
-    conversation.last_message_at = now
-    conversation.last_customer_message_at = now
-    conversation.save(update_fields=["messages_count", "last_message_at", "last_customer_message_at",
-                                     "updated_at"])
+    conversation.last_message_at = conversation.last_customer_message_at = conversation.updated_at = now
     customer.messages_count += 1
-    customer.last_contact_at = now
+    customer.last_contact_at = customer.updated_at = now
     customer.first_contact_at = customer.first_contact_at or now
     customer.conversations_count += 1 if created else 0
-    customer.save(update_fields=["messages_count", "last_contact_at", "first_contact_at",
-                                 "conversations_count", "updated_at"])
+    # Stored the way the ORM stores timestamps (SQLite compares them as text).
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cur:
+        cur.execute("UPDATE hub_conversation SET messages_count = messages_count + 1, last_message_at = %s, "
+                    "last_customer_message_at = %s, updated_at = %s WHERE id = %s",
+                    [at, at, at, conversation.pk])
+        cur.execute("UPDATE hub_customer SET messages_count = messages_count + 1, last_contact_at = %s, "
+                    "first_contact_at = COALESCE(first_contact_at, %s), updated_at = %s, "
+                    "conversations_count = conversations_count + %s WHERE id = %s",
+                    [at, at, at, 1 if created else 0, customer.pk])
     if inbound.thread_keys:
         _register_thread_keys(account, conversation, list(inbound.thread_keys))
 

@@ -13,6 +13,7 @@ action) to keep the serialized section short.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,12 +21,11 @@ from typing import Any
 
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from hub.events import pusher
 from hub.events.schema import Event
-from hub.models import AgentProfile, Change, Conversation, EventDelivery
+from hub.models import AgentProfile, Conversation
 
 logger = logging.getLogger(__name__)
 
@@ -37,38 +37,94 @@ def agent_group(user_id: int) -> str:
 
 @dataclass(frozen=True)
 class Published:
-    changes: list[Change]
+    change_ids: list[int]
     seqs: dict[int, list[int]]  # recipient user id -> the sequence numbers of the events, in order
 
 
-def _next_change_numbers(n: int) -> list[int]:
+# PostgreSQL: the whole record in one statement. `cursors` reads `counter` so that the change counter is
+# always locked before any recipient cursor (one lock order for every writer: no deadlocks), and the
+# cursors are locked in user id order.
+_RECORD_PG = """
+WITH counter AS (
+    INSERT INTO hub_changecounter (name, value) VALUES ('change', %(n)s)
+    ON CONFLICT (name) DO UPDATE SET value = hub_changecounter.value + %(n)s
+    RETURNING value
+), changes AS (
+    INSERT INTO hub_change (number, type, conversation_id, customer_id, payload, created_at)
+    SELECT counter.value - %(n)s + p.ord, p.type, %(conv)s, %(cust)s, p.payload::jsonb, %(now)s
+    FROM counter, unnest(%(types)s::text[], %(payloads)s::text[]) WITH ORDINALITY AS p(type, payload, ord)
+    RETURNING id, number
+), cursors AS (
+    INSERT INTO hub_eventcursor (user_id, last_seq)
+    SELECT u.id, %(n)s FROM counter, unnest(%(users)s::integer[]) AS u(id) ORDER BY u.id
+    ON CONFLICT (user_id) DO UPDATE SET last_seq = hub_eventcursor.last_seq + %(n)s
+    RETURNING user_id, last_seq
+), deliveries AS (
+    INSERT INTO hub_eventdelivery (recipient_id, seq, change_id)
+    SELECT cursors.user_id, cursors.last_seq - counter.value + changes.number, changes.id
+    FROM counter, cursors, changes
+    RETURNING 1
+)
+SELECT (SELECT array_agg(id ORDER BY number) FROM changes),
+       (SELECT array_agg(user_id ORDER BY user_id) FROM cursors),
+       (SELECT array_agg(last_seq ORDER BY user_id) FROM cursors),
+       (SELECT count(*) FROM deliveries)
+"""
+
+
+def _record_postgres(payloads: list[dict[str, Any]], users: list[int], conversation_id: int | None,
+                     customer_id: int | None) -> Published:
+    n = len(payloads)
     with connection.cursor() as cur:
-        cur.execute(
-            "INSERT INTO hub_changecounter (name, value) VALUES (%s, %s) "
-            "ON CONFLICT (name) DO UPDATE SET value = hub_changecounter.value + %s RETURNING value",
-            ["change", n, n],
-        )
+        cur.execute(_RECORD_PG, {
+            "n": n, "conv": conversation_id, "cust": customer_id,
+            "now": connection.ops.adapt_datetimefield_value(timezone.now()),
+            "types": [p["type"] for p in payloads], "payloads": [json.dumps(p) for p in payloads],
+            "users": users,
+        })
         row = cur.fetchone()
     assert row is not None
-    last = int(row[0])
-    return list(range(last - n + 1, last + 1))
+    change_ids, user_ids, lasts, _ = row
+    seqs = {int(uid): list(range(int(last) - n + 1, int(last) + 1))
+            for uid, last in zip(user_ids or [], lasts or [], strict=True)}
+    return Published([int(i) for i in change_ids], seqs)
 
 
-def _next_seqs(user_ids: list[int], n: int) -> dict[int, list[int]]:
-    if not user_ids:
-        return {}
-    values = ", ".join(["(%s, %s)"] * len(user_ids))
-    sql = (
-        f"INSERT INTO hub_eventcursor (user_id, last_seq) VALUES {values} "  # noqa: S608 - placeholders only
-        "ON CONFLICT (user_id) DO UPDATE SET last_seq = hub_eventcursor.last_seq + %s "
-        "RETURNING user_id, last_seq"
-    )
-    params: list[int] = []
-    for uid in user_ids:
-        params += [uid, n]
+def _record_portable(payloads: list[dict[str, Any]], users: list[int], conversation_id: int | None,
+                     customer_id: int | None) -> Published:
+    """The same record in plain statements, for SQLite (whose transactions are serialized anyway)."""
+    n = len(payloads)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())  # the ORM's text form on SQLite
     with connection.cursor() as cur:
-        cur.execute(sql, [*params, n])
-        return {int(uid): list(range(int(last) - n + 1, int(last) + 1)) for uid, last in cur.fetchall()}
+        cur.execute("INSERT INTO hub_changecounter (name, value) VALUES ('change', %s) "
+                    "ON CONFLICT (name) DO UPDATE SET value = hub_changecounter.value + %s RETURNING value",
+                    [n, n])
+        row = cur.fetchone()
+        assert row is not None
+        first = int(row[0]) - n + 1
+        change_ids: list[int] = []
+        for i, payload in enumerate(payloads):
+            cur.execute("INSERT INTO hub_change (number, type, conversation_id, customer_id, payload, created_at) "
+                        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                        [first + i, payload["type"], conversation_id, customer_id, json.dumps(payload), now])
+            created = cur.fetchone()
+            assert created is not None
+            change_ids.append(int(created[0]))
+        seqs: dict[int, list[int]] = {}
+        if users:
+            values = ", ".join(["(%s, %s)"] * len(users))
+            cur.execute(
+                f"INSERT INTO hub_eventcursor (user_id, last_seq) VALUES {values} "  # noqa: S608 - placeholders
+                "ON CONFLICT (user_id) DO UPDATE SET last_seq = hub_eventcursor.last_seq + %s "
+                "RETURNING user_id, last_seq",
+                [*[v for uid in users for v in (uid, n)], n],
+            )
+            seqs = {int(uid): list(range(int(last) - n + 1, int(last) + 1)) for uid, last in cur.fetchall()}
+            rows = [(uid, seq, cid) for uid, user_seqs in seqs.items()
+                    for seq, cid in zip(user_seqs, change_ids, strict=True)]
+            cur.execute("INSERT INTO hub_eventdelivery (recipient_id, seq, change_id) VALUES "  # noqa: S608
+                        + ", ".join(["(%s, %s, %s)"] * len(rows)), [v for r in rows for v in r])
+    return Published(change_ids, seqs)
 
 
 def publish(event: Event, recipients: Iterable[int], *, conversation_id: int | None = None,
@@ -89,21 +145,12 @@ def publish_many(events: list[Event], recipients: Iterable[int], *, conversation
     if not events:
         return Published([], {})
     payloads = [event.model_dump(mode="json") for event in events]
-    now = timezone.now()
-    numbers = _next_change_numbers(len(payloads))
-    changes = Change.objects.bulk_create([
-        Change(number=number, type=payload["type"], conversation_id=conversation_id, customer_id=customer_id,
-               payload=payload, created_at=now)
-        for number, payload in zip(numbers, payloads, strict=True)
-    ])
-    seqs = _next_seqs(sorted(set(recipients)), len(payloads))
-    EventDelivery.objects.bulk_create([
-        EventDelivery(recipient_id=uid, seq=seq, change=change)
-        for uid, user_seqs in seqs.items()
-        for seq, change in zip(user_seqs, changes, strict=True)
-    ])
+    users = sorted(set(recipients))
+    record = _record_postgres if connection.vendor == "postgresql" else _record_portable
+    published = record(payloads, users, conversation_id, customer_id)
+    seqs = published.seqs
     transaction.on_commit(lambda: send_now(seqs, payloads))
-    return Published(changes, seqs)
+    return published
 
 
 def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]]) -> None:
@@ -134,13 +181,17 @@ def staff_ids() -> set[int]:
 
 def conversation_audience(conversation: Conversation, *extra: int | None) -> set[int]:
     """Who receives events about a conversation: the same people who may see it (hub/access.py), plus
-    `extra` users (a previous assignee, so their list drops it)."""
-    q = Q(role__in=[AgentProfile.Role.SUPERVISOR, AgentProfile.Role.ADMIN])
+    `extra` users (a previous assignee, so their list drops it). One query: it runs on every message."""
     if conversation.team_id is None:
-        q |= Q(role=AgentProfile.Role.AGENT)
+        sql, params = "SELECT user_id FROM hub_agentprofile WHERE role IN ('supervisor', 'admin', 'agent')", []
     else:
-        q |= Q(teams=conversation.team_id)
-    ids = set(AgentProfile.objects.filter(q).values_list("user_id", flat=True))
+        sql = ("SELECT user_id FROM hub_agentprofile WHERE role IN ('supervisor', 'admin') UNION "
+               "SELECT a.user_id FROM hub_agentprofile a JOIN hub_agentprofile_teams t "
+               "ON t.agentprofile_id = a.id WHERE t.team_id = %s")
+        params = [conversation.team_id]
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        ids = {int(row[0]) for row in cur.fetchall()}
     if conversation.assignee_id:
         ids.add(conversation.assignee_id)
     ids.update(uid for uid in extra if uid)
