@@ -13,6 +13,7 @@ action) to keep the serialized section short.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -160,14 +161,18 @@ def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]]) -> None
     if layer is None or not seqs:
         return
 
+    async def push_one(uid: int, user_seqs: list[int]) -> None:
+        group = agent_group(uid)
+        for seq, payload in zip(user_seqs, payloads, strict=True):  # one recipient's events stay in order
+            try:
+                await layer.group_send(group, {"type": "hub.event", "seq": seq, "event": payload})
+            except Exception:
+                logger.exception("realtime push to user %s failed", uid)
+
     async def push_all() -> None:
-        for uid, user_seqs in seqs.items():
-            group = agent_group(uid)
-            for seq, payload in zip(user_seqs, payloads, strict=True):
-                try:
-                    await layer.group_send(group, {"type": "hub.event", "seq": seq, "event": payload})
-                except Exception:
-                    logger.exception("realtime push to user %s failed", uid)
+        # Recipients in parallel: with channels-redis each send is a round trip, and waiting for them one
+        # after the other is what made latency grow with the audience.
+        await asyncio.gather(*(push_one(uid, user_seqs) for uid, user_seqs in seqs.items()))
 
     pusher.submit(push_all)
 
