@@ -9,7 +9,7 @@
 
     .venv/bin/python bench/ingest.py                 # everything (needs PostgreSQL and Redis)
     .venv/bin/python bench/ingest.py --quick         # shorter runs
-    .venv/bin/python bench/ingest.py --only rate     # or: --only latency
+    .venv/bin/python bench/ingest.py --only rate     # or: --only cpu, --only latency
 """
 
 from __future__ import annotations
@@ -126,6 +126,39 @@ def child_load(worker: int, workers: int, rate: float, count: int, start: float)
         do_ingest_message(account, InboundMessage(f"lat-{i}", Sender("phone", f"+1417555{i % 200:04d}"),
                                                   text=f"lat {i} {called!r}"))
     print(json.dumps({"late": late}))
+
+
+def child_cpu(count: int) -> None:
+    """Where one process's ingest time goes: wall time, this process's CPU, and the CPU of the PostgreSQL
+    backend serving it, per message."""
+    _django()
+    from django.db import connection
+
+    from connectors.base import InboundMessage, Sender
+    from hub.actions.ingestion import do_ingest_message
+    from hub.channel_accounts import ensure_default_accounts
+
+    account = ensure_default_accounts()["sms"]
+    messages = [InboundMessage(f"cpu-{i}", Sender("phone", f"+1419555{i % 50:04d}"), text=f"message {i}")
+                for i in range(count + 100)]
+    for m in messages[:100]:
+        do_ingest_message(account, m)
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        row = cur.fetchone()
+        assert row is not None
+        pid = row[0]
+
+    def backend_cpu() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    wall, cpu, backend = time.perf_counter(), time.process_time(), backend_cpu()
+    for m in messages[100:]:
+        do_ingest_message(account, m)
+    print(json.dumps({"wall_ms": (time.perf_counter() - wall) * 1000 / count,
+                      "client_cpu_ms": (time.process_time() - cpu) * 1000 / count,
+                      "backend_cpu_ms": (backend_cpu() - backend) * 1000 / count}))
 
 
 # --- in the parent process ----------------------------------------------------------------------------
@@ -251,11 +284,13 @@ def main() -> None:
             child_setup()
         elif cmd == "_rate":
             child_rate(int(rest[0]), int(rest[1]), float(rest[2]))
+        elif cmd == "_cpu":
+            child_cpu(int(rest[0]))
         elif cmd == "_load":
             child_load(int(rest[0]), int(rest[1]), float(rest[2]), int(rest[3]), float(rest[4]))
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", choices=["rate", "latency"])
+    parser.add_argument("--only", choices=["rate", "cpu", "latency"])
     parser.add_argument("--quick", action="store_true", help="shorter runs")
     parser.add_argument("--messages", type=int, default=0, help="messages per rate run")
     parser.add_argument("--seconds", type=float, default=0, help="length of each latency run")
@@ -275,6 +310,21 @@ def main() -> None:
         for r in rows:
             print(f"{r['label']:<11} processes={r['processes']}  {r['messages']} messages in {r['seconds']} s"
                   f"  ->  {r['rate']} messages/s")
+    if args.only in (None, "cpu"):
+        _recreate_pg()
+        env = _env(PG_BENCH, tempfile.mkdtemp(prefix="hub-bench-"))
+        setup = _child(["_setup"], env)
+        _, err = setup.communicate()
+        if setup.returncode:
+            raise SystemExit(f"setup failed: {err}")
+        proc = _child(["_cpu", str(min(n, 2000))], env)
+        out, err = proc.communicate()
+        if proc.returncode:
+            raise SystemExit(f"cpu run failed: {err}")
+        c = json.loads(out.strip().splitlines()[-1])
+        print("\n# Cost of one ingest on PostgreSQL, one process, 12 recipients")
+        print(f"wall {c['wall_ms']:.2f} ms = hub process CPU {c['client_cpu_ms']:.2f} ms + PostgreSQL backend CPU "
+              f"{c['backend_cpu_ms']:.2f} ms + waiting (commit flush, round trips)")
     if args.only in (None, "latency"):
         for rate in [float(r) for r in args.rates.split(",")]:
             print(f"\n# Ingest-to-websocket latency at a steady {rate:g} messages/s for {secs:g} s "
