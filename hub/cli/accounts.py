@@ -10,7 +10,8 @@ import sys
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
-from hub.cli.agents import api_token, create_agent
+from hub.actions.agents import do_create_agent
+from hub.cli.agents import api_token
 from hub.cli.database import require_schema
 from hub.cli.errors import CliError
 
@@ -53,7 +54,7 @@ def run_createagent(args: argparse.Namespace) -> int:
         validate_password(password)
     except ValidationError as exc:
         raise CliError("password rejected: " + " ".join(exc.messages)) from exc
-    user = create_agent(args.username, password=password, display_name=args.name, role=args.role,
+    user = do_create_agent(args.username, password=password, display_name=args.name, role=args.role,
                         teams=args.team, skills=skills, language=args.language, email=args.email)
     teams = ", ".join(args.team) or "no team"
     print(f"Created {args.role} {user.username!r} ({teams}).")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import User
 
-from hub.cli.agents import create_agent
+from hub.actions.agents import do_create_agent
 from hub.models import Team
 
 TEAMS: dict[str, str] = {
@@ -51,7 +51,7 @@ def create_teams() -> dict[str, Team]:
 
 def create_staff() -> dict[str, User]:
     return {
-        login.username: create_agent(login.username, password=login.password, display_name=login.display_name,
+        login.username: do_create_agent(login.username, password=login.password, display_name=login.display_name,
                                      role=login.role, teams=login.teams, skills=login.skills,
                                      language=login.language, email=f"{login.username}@hub.example")
         for login in LOGINS
