@@ -186,6 +186,34 @@ async def test_a_number_beyond_the_newest_is_told_to_reload(layer: str) -> None:
     await comm.disconnect()
 
 
+async def test_an_event_from_a_background_thread_arrives_live(layer: str) -> None:
+    """The in-process task runner and Celery publish from plain threads with no event loop (a delivery
+    status, for instance); the push must still reach the consumer at once, also on the in-memory layer."""
+    import threading
+
+    from django.db import connections
+
+    agent = await make_agent("tess")
+    result = await ingest("order?")
+    comm, hello = await connect(agent)
+
+    def from_a_thread() -> None:
+        try:
+            from hub.actions.conversations import do_add_note
+
+            do_add_note(agent, result.message.conversation, "written by a worker thread")
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=from_a_thread)
+    thread.start()
+    await database_sync_to_async(thread.join)()
+    (frame,) = await receive_events(comm, 1)
+    assert frame["seq"] == hello["seq"] + 1
+    assert frame["event"]["note"]["text"] == "written by a worker thread"
+    await comm.disconnect()
+
+
 async def test_rolled_back_change_sends_nothing(layer: str) -> None:
     agent = await make_agent("fay")
     await ingest("setup")

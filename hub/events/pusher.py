@@ -3,8 +3,8 @@
 The writer (a request, the in-process task runner, a Celery worker) is sync code. It hands the events to an
 event loop and goes on:
 - the loop of this process's ASGI server, once a consumer has connected here (`adopt_running_loop`). The
-  in-memory channel layer only works from the loop its consumers wait on, and this is also the cheapest
-  hop;
+  in-memory channel layer keeps asyncio queues, which are only safe to use from the loop their consumers
+  wait on; it is also the cheapest hop;
 - otherwise a private loop on a daemon thread (a Celery worker or a process with no consumers, where only
   a cross-process layer such as channels-redis makes sense).
 Events are pushed one batch at a time, in the order they were handed over, by a single drainer per loop.
