@@ -17,7 +17,6 @@ from typing import Literal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
@@ -157,13 +156,22 @@ def _identity_with_locked_customer(sender: Sender, address: str, language: str) 
     """The identity for (kind, address) and its customer, row-locked: locking the customer serializes
     threading per customer, so two first messages arriving together cannot open two conversations.
     Creates both the first time (third value True)."""
-    identity = (Identity.objects.filter(kind=sender.kind, address=address).select_related("customer")
-                .select_for_update(of=("customer",)).first())
-    if identity is not None:
+    # Raw queries on the hot path: no query compilation, while raw() still converts column values.
+    found = list(Customer.objects.raw(
+        "SELECT c.*, i.id AS identity_pk, i.display_name AS identity_name, i.verified AS identity_verified "
+        "FROM hub_customer c JOIN hub_identity i ON i.customer_id = c.id WHERE i.kind = %s AND i.address = %s"
+        + _for_update(" OF c"), [sender.kind, address]))
+    if found:
+        customer = found[0]
+        extra = customer.__dict__  # the identity's columns, selected alongside the customer's
+        identity = Identity(pk=extra["identity_pk"], customer=customer, kind=sender.kind, address=address,
+                            display_name=extra["identity_name"], verified=bool(extra["identity_verified"]))
+        identity._state.adding = False
+        identity._state.db = "default"
         if sender.display_name and not identity.display_name:
             identity.display_name = sender.display_name[:200]
             identity.save(update_fields=["display_name"])
-        return identity, identity.customer, False
+        return identity, customer, False
     # Create without looking again: if another transaction created this identity meanwhile, the insert
     # fails on the unique constraint and the whole ingest is retried, and then takes the lock above.
     # (A second lookup here could find the other's identity without locking its customer.)
@@ -171,6 +179,11 @@ def _identity_with_locked_customer(sender: Sender, address: str, language: str) 
     identity = Identity.objects.create(customer=customer, kind=sender.kind, address=address,
                                        display_name=sender.display_name[:200])
     return identity, customer, True
+
+
+def _for_update(of: str = "") -> str:
+    """Row locks where the database has them (SQLite serializes whole transactions instead)."""
+    return f" FOR UPDATE{of}" if connection.features.has_select_for_update else ""
 
 
 def _reopen_window() -> timedelta:
@@ -199,10 +212,11 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
         if conv_id is not None:
             candidate = Conversation.objects.select_for_update().filter(pk=conv_id).first()
     if candidate is None and not new_customer:
-        candidate = (Conversation.objects.select_for_update()
-                     .filter(customer=customer, channel=account.channel)
-                     .annotate(resolved_last=Case(When(status=Conversation.Status.RESOLVED, then=1), default=0))
-                     .order_by("resolved_last", "-id").first())
+        found = list(Conversation.objects.raw(
+            "SELECT * FROM hub_conversation WHERE customer_id = %s AND channel = %s "  # noqa: S608 - no input
+            "ORDER BY CASE WHEN status = 'resolved' THEN 1 ELSE 0 END, id DESC LIMIT 1" + _for_update(),
+            [customer.pk, account.channel]))
+        candidate = found[0] if found else None
 
     if candidate is not None:
         if candidate.status != Conversation.Status.RESOLVED:
