@@ -147,7 +147,7 @@ async def test_a_lost_push_is_filled_from_the_database(layer: str) -> None:
     await ingest("setup")
     comm, hello = await connect(agent)
     real_send = publish_module.send_now
-    with mock.patch.object(publish_module, "send_now", lambda seqs, payloads: None):
+    with mock.patch.object(publish_module, "send_now", lambda seqs, payloads, groups: None):
         await ingest("push lost")
     assert await comm.receive_nothing(timeout=0.2)
     assert publish_module.send_now is real_send
@@ -250,6 +250,26 @@ async def test_each_agent_only_receives_what_they_may_see(layer: str) -> None:
     assert await b.receive_nothing(timeout=0.3)
     for comm in (a, b, c):
         await comm.disconnect()
+
+
+async def test_an_agent_reached_through_several_groups_gets_each_event_once(layer: str) -> None:
+    """A supervisor who is also in the team, and assigned: the event reaches them through the staff group,
+    the team group and their own group, and is sent to the socket once."""
+    billing = await database_sync_to_async(f.team)("Billing")
+    sms = await database_sync_to_async(f.account)("sms")
+    sms.team = billing
+    await database_sync_to_async(sms.save)()
+    boss = await database_sync_to_async(f.agent)("uma", role="supervisor", teams=[billing])
+    first = await ingest("first")
+    from hub.actions.conversations import do_assign
+
+    await database_sync_to_async(lambda: do_assign(boss, first.message.conversation, boss))()
+    comm, hello = await connect(boss)
+    await ingest("second")
+    frames = await receive_events(comm, 1)
+    assert frames[0]["seq"] == hello["seq"] + 1 and frames[0]["event"]["message"]["text"] == "second"
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()
 
 
 async def test_presence_over_the_socket_reaches_supervisors(layer: str) -> None:

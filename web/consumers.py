@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from hub.events import pusher
-from hub.events.publish import agent_group
+from hub.events.publish import ALL_AGENTS_GROUP, STAFF_GROUP, agent_group, team_group
 from hub.events.resume import RELOAD_RESOURCES, Backlog, backlog, last_seq
 
 logger = logging.getLogger(__name__)
@@ -29,6 +29,19 @@ CLOSE_UNAUTHENTICATED = 4401
 @database_sync_to_async
 def _is_agent(user: Any) -> bool:
     return bool(user.is_authenticated and user.is_active and hasattr(user, "agent"))
+
+
+@database_sync_to_async
+def _groups(user: Any) -> list[str]:
+    """The channel-layer groups this agent's connection listens on (hub/events/publish.py). Team
+    membership is read at connect: a change takes effect on the next connection, and meanwhile the
+    database stream, which is always complete, fills any gap."""
+    agent = user.agent
+    groups = [agent_group(user.pk), ALL_AGENTS_GROUP]
+    if agent.sees_everything:
+        groups.append(STAFF_GROUP)
+    groups += [team_group(team_id) for team_id in agent.teams.values_list("id", flat=True)]
+    return groups
 
 
 @database_sync_to_async
@@ -56,6 +69,7 @@ def _set_presence(user: Any, presence: str) -> str:
 class AgentConsumer(AsyncJsonWebsocketConsumer):
     user_id: int
     last_sent: int
+    groups_joined: list[str]
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -68,7 +82,9 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         pusher.adopt_running_loop()
         # Join the group before reading the backlog: an event committed in between arrives both ways and
         # the sequence check drops the second copy, so nothing falls in the gap.
-        await self.channel_layer.group_add(agent_group(self.user_id), self.channel_name)
+        self.groups_joined = await _groups(user)
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode())
         raw = (query.get("last_seq") or [""])[0]
@@ -86,8 +102,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "hello", "seq": self.last_sent, "resumed": False})
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "user_id"):
-            await self.channel_layer.group_discard(agent_group(self.user_id), self.channel_name)
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def _catch_up(self, after: int) -> None:
         result = await _backlog(self.user_id, after)
@@ -103,10 +119,15 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         self.last_sent = max(after, result.last_seq) if result.events else after
 
     async def hub_event(self, message: dict[str, Any]) -> None:
-        """An event pushed after commit (hub/events/publish.py send_now)."""
-        seq = int(message["seq"])
+        """An event pushed after commit (hub/events/publish.py send_now), to a group this connection is in;
+        it carries every recipient's sequence number. It may arrive through several groups: numbers
+        already sent are dropped."""
+        mine = message["seqs"].get(str(self.user_id))
+        if mine is None:
+            return  # a group member who is not a recipient of this event
+        seq = int(mine)
         if seq <= self.last_sent:
-            return  # already sent during catch-up
+            return  # already sent (during catch-up, or through another group)
         if seq > self.last_sent + 1:
             # An earlier event's push is late or was lost: it is committed, so read it from the database.
             await self._catch_up(self.last_sent)

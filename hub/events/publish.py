@@ -36,6 +36,28 @@ def agent_group(user_id: int) -> str:
     return f"agent-{user_id}"
 
 
+# Scope groups: an event goes to the few groups that cover its audience instead of one group per
+# recipient, and each connection picks its own sequence number out of the event (web/consumers.py).
+STAFF_GROUP = "agents-staff"  # supervisors and admins
+ALL_AGENTS_GROUP = "agents-all"  # every agent: conversations with no team are everyone's
+
+
+def team_group(team_id: int) -> str:
+    return f"team-{team_id}"
+
+
+class Audience(frozenset[int]):
+    """Recipient user ids, plus the channel-layer groups that reach exactly their connections (possibly
+    a few more, which find no sequence number for themselves and ignore the event)."""
+
+    groups: frozenset[str]
+
+    def __new__(cls, user_ids: set[int], groups: set[str]) -> Audience:
+        audience = super().__new__(cls, user_ids)
+        audience.groups = frozenset(groups)
+        return audience
+
+
 @dataclass(frozen=True)
 class Published:
     change_ids: list[int]
@@ -150,29 +172,30 @@ def publish_many(events: list[Event], recipients: Iterable[int], *, conversation
     record = _record_postgres if connection.vendor == "postgresql" else _record_portable
     published = record(payloads, users, conversation_id, customer_id)
     seqs = published.seqs
-    transaction.on_commit(lambda: send_now(seqs, payloads))
+    groups = (sorted(recipients.groups) if isinstance(recipients, Audience)
+              else [agent_group(uid) for uid in seqs])
+    transaction.on_commit(lambda: send_now(seqs, payloads, groups))
     return published
 
 
-def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]]) -> None:
+def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]], groups: list[str]) -> None:
     """Hand committed events to the pusher (hub/events/pusher.py); returns at once. A push that fails or
     is lost loses nothing: clients notice the gap in their sequence and read the events from the database."""
     layer = get_channel_layer()
     if layer is None or not seqs:
         return
+    # Per event, every recipient's number, keyed by user id as text (msgpack and JSON both keep it).
+    per_event = [{str(uid): user_seqs[i] for uid, user_seqs in seqs.items()} for i in range(len(payloads))]
 
-    async def push_one(uid: int, user_seqs: list[int]) -> None:
-        group = agent_group(uid)
-        for seq, payload in zip(user_seqs, payloads, strict=True):  # one recipient's events stay in order
+    async def push_group(group: str) -> None:
+        for numbers, payload in zip(per_event, payloads, strict=True):  # a group's events stay in order
             try:
-                await layer.group_send(group, {"type": "hub.event", "seq": seq, "event": payload})
+                await layer.group_send(group, {"type": "hub.event", "seqs": numbers, "event": payload})
             except Exception:
-                logger.exception("realtime push to user %s failed", uid)
+                logger.exception("realtime push to %s failed", group)
 
     async def push_all() -> None:
-        # Recipients in parallel: with channels-redis each send is a round trip, and waiting for them one
-        # after the other is what made latency grow with the audience.
-        await asyncio.gather(*(push_one(uid, user_seqs) for uid, user_seqs in seqs.items()))
+        await asyncio.gather(*(push_group(group) for group in groups))
 
     pusher.submit(push_all)
 
@@ -184,20 +207,23 @@ def staff_ids() -> set[int]:
     )
 
 
-def conversation_audience(conversation: Conversation, *extra: int | None) -> set[int]:
+def conversation_audience(conversation: Conversation, *extra: int | None) -> Audience:
     """Who receives events about a conversation: the same people who may see it (hub/access.py), plus
     `extra` users (a previous assignee, so their list drops it). One query: it runs on every message."""
     if conversation.team_id is None:
         sql, params = "SELECT user_id FROM hub_agentprofile WHERE role IN ('supervisor', 'admin', 'agent')", []
+        groups = {ALL_AGENTS_GROUP}
     else:
         sql = ("SELECT user_id FROM hub_agentprofile WHERE role IN ('supervisor', 'admin') UNION "
                "SELECT a.user_id FROM hub_agentprofile a JOIN hub_agentprofile_teams t "
                "ON t.agentprofile_id = a.id WHERE t.team_id = %s")
         params = [conversation.team_id]
+        groups = {STAFF_GROUP, team_group(conversation.team_id)}
     with connection.cursor() as cur:
         cur.execute(sql, params)
         ids = {int(row[0]) for row in cur.fetchall()}
-    if conversation.assignee_id:
-        ids.add(conversation.assignee_id)
-    ids.update(uid for uid in extra if uid)
-    return ids
+    for uid in (conversation.assignee_id, *extra):
+        if uid:
+            ids.add(uid)
+            groups.add(agent_group(uid))
+    return Audience(ids, groups)
