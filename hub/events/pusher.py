@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +26,7 @@ Batch = Callable[[], Awaitable[None]]
 _lock = threading.Lock()
 _server_loop: asyncio.AbstractEventLoop | None = None
 _private_loop: asyncio.AbstractEventLoop | None = None
+_private_pid = 0  # a forked child (a Celery prefork worker) inherits the loop object but not its thread
 _queues: dict[asyncio.AbstractEventLoop, asyncio.Queue[Batch]] = {}
 _drainers: set[asyncio.Task[None]] = set()  # strong references: the loop only keeps weak ones
 
@@ -42,9 +44,9 @@ def _usable(loop: asyncio.AbstractEventLoop | None) -> bool:
 
 
 def _private() -> asyncio.AbstractEventLoop:
-    global _private_loop
+    global _private_loop, _private_pid
     with _lock:
-        if _usable(_private_loop):
+        if _usable(_private_loop) and _private_pid == os.getpid():
             assert _private_loop is not None
             return _private_loop
         loop = asyncio.new_event_loop()
@@ -57,7 +59,7 @@ def _private() -> asyncio.AbstractEventLoop:
 
         threading.Thread(target=run, name="hub-event-pusher", daemon=True).start()
         started.wait(5)
-        _private_loop = loop
+        _private_loop, _private_pid = loop, os.getpid()
         return loop
 
 
