@@ -14,7 +14,7 @@ from hub.actions import ActionError
 from hub.events import schema
 from hub.events.payloads import conversation_data, note_data
 from hub.events.publish import conversation_audience, publish
-from hub.models import AgentProfile, Conversation, Note, Tag, Team
+from hub.models import Conversation, Note, Tag, Team
 from hub.sanitize import bound_text
 from routing.signals import conversation_needs_agent, conversation_resolved
 
@@ -177,7 +177,3 @@ def do_add_note(author: User, conversation: Conversation, text: str) -> Note:
         publish(schema.NoteCreated(note=note_data(note)), conversation_audience(conv),
                 conversation_id=conv.pk, customer_id=conv.customer_id)
     return note
-
-
-def agent_profile(user: User) -> AgentProfile | None:
-    return getattr(user, "agent", None)

@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +101,3 @@ def submit(batch: Batch) -> None:
         loop.call_soon_threadsafe(_enqueue_on_loop, batch)
     except RuntimeError:  # the loop closed between the check and the call
         _private().call_soon_threadsafe(_enqueue_on_loop, batch)
-
-
-def stats() -> dict[str, Any]:
-    return {"server_loop": _usable(_server_loop), "private_loop": _usable(_private_loop)}

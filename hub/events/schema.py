@@ -183,7 +183,3 @@ EVENT_TYPES: tuple[type[_Schema], ...] = (
 def parse_event(data: dict[str, Any]) -> Event:
     """Validate a JSON-decoded event against its schema (raises pydantic.ValidationError)."""
     return EVENT_ADAPTER.validate_python(data)
-
-
-def event_json_schema() -> dict[str, Any]:
-    return EVENT_ADAPTER.json_schema()
