@@ -86,3 +86,20 @@ def test_update_customer_validates() -> None:
         do_update_customer(sup, target, {"value_tier": "platinum"})
     with pytest.raises(ActionError, match="cannot change"):
         do_update_customer(sup, target, {"merged_into": None})
+
+
+def test_customer_events_reach_exactly_who_may_see_the_customer() -> None:
+    from hub.models import EventDelivery
+
+    billing, general = f.team("Billing"), f.team("General")
+    sms = f.account("sms")
+    sms.team = billing
+    sms.save()
+    boss = f.agent("boss", role="supervisor")
+    in_billing = f.agent("bil", teams=[billing])
+    outsider = f.agent("gen", teams=[general])
+    r = do_ingest_message(sms, f.inbound("hi"))
+    EventDelivery.objects.all().delete()
+    do_update_customer(boss, r.message.conversation.customer, {"notes": "prefers SMS"})
+    assert set(EventDelivery.objects.values_list("recipient_id", flat=True)) == {boss.pk, in_billing.pk}
+    assert outsider.pk not in set(EventDelivery.objects.values_list("recipient_id", flat=True))
