@@ -27,6 +27,9 @@ VARIABLES: tuple[Var, ...] = (
         "and the generated secret key."),
     Var("HUB_DATABASE_URL", "sqlite:///$HUB_DATA_DIR/hub.sqlite3", "Database URL; postgres://user@host/db for "
         "PostgreSQL."),
+    Var("HUB_DATABASE_PREPARE", "1", "PostgreSQL: 1 binds parameters on the server and prepares the queries a "
+        "connection repeats (parsed and planned once); 0 for a pooler that cannot keep prepared statements "
+        "(PgBouncer in transaction mode before 1.21)."),
     Var("HUB_REDIS_URL", "", "Redis URL. When set: channels-redis for realtime fan-out and Celery on Redis for "
         "background work. When empty: in-memory channel layer and in-process tasks."),
     Var("HUB_BROKER_URL", "$HUB_REDIS_URL", "Celery broker URL, if it differs from HUB_REDIS_URL."),

@@ -73,6 +73,12 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
     _db["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+elif _db["ENGINE"].endswith("postgresql") and config.env("HUB_DATABASE_PREPARE") != "0":
+    # Server-side binding lets psycopg prepare the statements a connection repeats (after 5 runs, its own
+    # default; Django turns preparing off unless told): the ingestion path's queries are then parsed and
+    # planned once per connection instead of once per message, about a third of PostgreSQL's CPU per
+    # message (docs/PERFORMANCE.md).
+    _db["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
