@@ -4,8 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-# Concurrent work units per channel; a voice call fills the agent entirely (see issue on routing).
-DEFAULT_CAPACITY: dict[str, int] = {"voice": 1, "webchat": 3, "social": 5, "email": 8, "sms": 8, "slack": 5}
+from routing.core.model import capacity_for
 
 
 class Team(models.Model):
@@ -53,8 +52,7 @@ class AgentProfile(models.Model):
         return self.role in (self.Role.SUPERVISOR, self.Role.ADMIN)
 
     def capacity_for(self, channel: str) -> int:
-        value = self.capacity.get(channel, DEFAULT_CAPACITY.get(channel, 5))
-        return int(value)
+        return capacity_for(self.capacity, channel)
 
 
 class AgentSkill(models.Model):

@@ -1,0 +1,47 @@
+"""The routing engine: pure decisions from state and a clock (no Django, no I/O). See docs/routing.md."""
+
+from routing.core.engine import ASSIGNED, OFFERED, OUT_OF_HOURS, WAITING, AgentRecord, Engine, Entry
+from routing.core.model import (
+    DEFAULT_CAPACITY,
+    EXCLUSIVE_CHANNELS,
+    Agent,
+    AgentSetAway,
+    Assigned,
+    BusinessHours,
+    Contact,
+    Decision,
+    OfferClosed,
+    Offered,
+    OutOfHours,
+    Overflowed,
+    Queue,
+    Queued,
+    Released,
+    RoutingError,
+)
+
+__all__ = [
+    "ASSIGNED",
+    "DEFAULT_CAPACITY",
+    "EXCLUSIVE_CHANNELS",
+    "OFFERED",
+    "OUT_OF_HOURS",
+    "WAITING",
+    "Agent",
+    "AgentRecord",
+    "AgentSetAway",
+    "Assigned",
+    "BusinessHours",
+    "Contact",
+    "Decision",
+    "Engine",
+    "Entry",
+    "OfferClosed",
+    "Offered",
+    "OutOfHours",
+    "Overflowed",
+    "Queue",
+    "Queued",
+    "Released",
+    "RoutingError",
+]
