@@ -44,7 +44,7 @@ def access_conversation(user: User | AnonymousUser, conversation_id: int | str,
                         *, for_update: bool = False) -> Conversation:
     qs = visible_conversations(user)
     if for_update:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(no_key=True)
     try:
         return qs.get(pk=int(conversation_id))
     except (Conversation.DoesNotExist, ValueError, TypeError) as exc:

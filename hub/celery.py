@@ -6,6 +6,8 @@ import os
 
 from celery import Celery
 
+from hub import config
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 
 app = Celery("hub")
@@ -15,4 +17,5 @@ app.conf.beat_schedule = {
     "requeue-stale-outbound": {"task": "hub.tasks.requeue_stale_outbound", "schedule": 60.0},
     "prune-realtime-events": {"task": "hub.tasks.prune_events", "schedule": 600.0},
     "wake-snoozed": {"task": "hub.tasks.wake_snoozed", "schedule": 30.0},
+    "routing-tick": {"task": "hub.tasks.routing_tick", "schedule": float(config.env_int("HUB_ROUTING_TICK_SECONDS"))},
 }

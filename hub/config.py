@@ -48,6 +48,12 @@ VARIABLES: tuple[Var, ...] = (
         "conversation; later it starts a new one."),
     Var("HUB_EVENT_RETENTION", "2000", "Realtime events kept per recipient for resume; a client further behind "
         "is told to reload."),
+    Var("HUB_ROUTING_TICK_SECONDS", "2", "How often routing expires offers, overflows and retries waiting "
+        "conversations (the in-process scheduler and Celery beat)."),
+    Var("HUB_ROUTING_MAX_MISSED_OFFERS", "3", "Offers in a row an agent may let expire before routing sets them "
+        "away."),
+    Var("HUB_ROUTING_REOFFER_SECONDS", "120", "How long a conversation is not offered again to an agent who "
+        "declined it or let it expire."),
     Var("HUB_MAX_MESSAGE_CHARS", "65536", "Longest message text accepted; longer text is truncated and marked."),
     Var("HUB_MAX_ATTACHMENT_BYTES", "26214400", "Largest attachment stored (25 MiB)."),
     Var("HUB_OUTBOUND_MAX_RETRIES", "8", "Delivery attempts after the first before an outbound message fails."),

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "channels",
     "hub.apps.HubConfig",
+    "routing.apps.RoutingConfig",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +152,9 @@ HUB_EVENT_RETENTION = config.env_int("HUB_EVENT_RETENTION")
 HUB_MAX_MESSAGE_CHARS = config.env_int("HUB_MAX_MESSAGE_CHARS")
 HUB_MAX_ATTACHMENT_BYTES = config.env_int("HUB_MAX_ATTACHMENT_BYTES")
 HUB_OUTBOUND_MAX_RETRIES = config.env_int("HUB_OUTBOUND_MAX_RETRIES")
+HUB_ROUTING_TICK_SECONDS = config.env_int("HUB_ROUTING_TICK_SECONDS")
+HUB_ROUTING_MAX_MISSED_OFFERS = config.env_int("HUB_ROUTING_MAX_MISSED_OFFERS")
+HUB_ROUTING_REOFFER_SECONDS = config.env_int("HUB_ROUTING_REOFFER_SECONDS")
 
 LOGGING = {
     "version": 1,

@@ -65,3 +65,34 @@ def prune_events() -> int:
     from hub.events.resume import prune
 
     return prune()
+
+
+# Routing (routing/adapter.py): each runs a routing round after recording what changed.
+
+@app.task
+def routing_needs_agent(conversation_id: int, reason: str = "new") -> int:
+    from routing.adapter import conversation_needs_agent
+
+    return conversation_needs_agent(conversation_id, reason)
+
+
+@app.task
+def routing_resolved(conversation_id: int) -> int:
+    from routing.adapter import conversation_resolved
+
+    return conversation_resolved(conversation_id)
+
+
+@app.task
+def routing_presence(user_id: int, presence: str) -> int:
+    from routing.adapter import agent_presence_changed
+
+    return agent_presence_changed(user_id, presence)
+
+
+@app.task
+def routing_tick() -> int:
+    """Expire offers, overflow, open queues, relax skills, and offer what can be offered."""
+    from routing.adapter import route
+
+    return route()

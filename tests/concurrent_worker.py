@@ -1,4 +1,5 @@
-"""A separate process for the concurrency tests: waits for a shared start time, then ingests.
+"""A separate process for the concurrency tests: waits for a shared start time, then ingests (or, with
+"mode": "route", runs routing rounds).
 
 Usage: python -m tests.concurrent_worker START_EPOCH JSON_SPEC  (HUB_DATABASE_URL names the test database)
 """
@@ -21,6 +22,12 @@ def main() -> None:
     from hub.actions.ingestion import do_ingest_message
     from hub.models import ChannelAccount
 
+    if spec.get("mode") == "route":
+        from routing.adapter import route
+
+        time.sleep(max(0.0, start - time.time()))
+        print(json.dumps([{"applied": route()} for _ in range(spec["rounds"])]))
+        return
     account = ChannelAccount.objects.get(pk=spec["account"])
     results = []
     time.sleep(max(0.0, start - time.time()))

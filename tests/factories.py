@@ -24,7 +24,9 @@ def team(name: str = "General") -> Team:
 
 
 def agent(username: str | None = None, *, role: str = "agent", teams: list[Team] | None = None,
-          presence: str = "available") -> AbstractBaseUser:
+          presence: str = "offline") -> AbstractBaseUser:
+    """An agent, signed out unless `presence` says otherwise: an available agent is offered work by
+    routing as soon as a conversation arrives."""
     username = username or f"agent{next(_counter)}"
     user = get_user_model().objects.create_user(username=username, password="pw-" + username)
     profile = AgentProfile.objects.create(user=user, display_name=username.title(), role=role,

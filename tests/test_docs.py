@@ -32,7 +32,7 @@ OWN_DOCS = [ROOT / "README.md", DOCS / "architecture.md", DOCS / "protocol.md", 
             DOCS / "connectors.md"]
 EVENT_TYPES = {cls.model_fields["type"].default: cls for cls in schema.EVENT_TYPES}
 FRAME_TYPES = {"hello", "event", "reload", "pong", "error"}
-CLIENT_FRAME_TYPES = {"ping", "presence"}
+CLIENT_FRAME_TYPES = {"ping", "presence", "offer.accept", "offer.decline"}
 SHARED_OBJECTS = {
     "Conversation object": schema.ConversationData,
     "Message object": schema.MessageData,

@@ -6,6 +6,9 @@ Every frame the server sends is JSON with a `type`:
 - `reload`  {seq, resources, reason}: the client missed more than the server keeps; fetch `resources`
             through the API and continue from `seq`.
 - `pong`, `error` {reason}.
+
+Frames the client sends: `ping`; `presence` {presence}; `offer.accept` / `offer.decline` {offer_id}
+(the outcome arrives as events: `offer.closed`, then `conversation.assigned` on accept).
 """
 
 from __future__ import annotations
@@ -61,6 +64,20 @@ def _set_presence(user: Any, presence: str) -> str:
 
     try:
         do_set_presence(user, user.agent, presence)
+    except ActionError as exc:
+        return str(exc)
+    return ""
+
+
+@database_sync_to_async
+def _answer_offer(user: Any, offer_id: Any, accept: bool) -> str:
+    from hub.actions import ActionError
+    from hub.actions.routing import do_accept_offer, do_decline_offer
+
+    if isinstance(offer_id, bool) or not isinstance(offer_id, int):
+        return "offer_id must be an integer"
+    try:
+        (do_accept_offer if accept else do_decline_offer)(user, offer_id)
     except ActionError as exc:
         return str(exc)
     return ""
@@ -144,6 +161,11 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             error = await _set_presence(self.scope["user"], str(content.get("presence", "")))
             if error:
                 await self.send_json({"type": "error", "reason": error})
+        elif kind in ("offer.accept", "offer.decline"):
+            offer_id = content.get("offer_id")
+            error = await _answer_offer(self.scope["user"], offer_id, kind == "offer.accept")
+            if error:
+                await self.send_json({"type": "error", "reason": error, "offer_id": offer_id})
         else:
             await self.send_json({"type": "error", "reason": f"unknown message type {kind!r}"})
 

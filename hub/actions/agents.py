@@ -19,7 +19,7 @@ def do_set_presence(actor: User | None, agent: AgentProfile, presence: str) -> A
     if presence not in AgentProfile.Presence.values:
         raise ActionError(f"presence must be one of {', '.join(AgentProfile.Presence.values)}", field="presence")
     with transaction.atomic():
-        locked = AgentProfile.objects.select_for_update().get(pk=agent.pk)
+        locked = AgentProfile.objects.select_for_update(no_key=True).get(pk=agent.pk)
         if locked.presence == presence:
             return locked
         locked.presence = presence

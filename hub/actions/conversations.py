@@ -22,7 +22,7 @@ MAX_TAGS = 50
 
 
 def _locked(conversation: Conversation) -> Conversation:
-    return Conversation.objects.select_for_update().select_related("customer").get(pk=conversation.pk)
+    return Conversation.objects.select_for_update(no_key=True).select_related("customer").get(pk=conversation.pk)
 
 
 def _updated(conv: Conversation, changed: list[str], *extra_recipients: int | None) -> None:

@@ -37,7 +37,7 @@ def do_update_customer(actor: User, customer: Customer, changes: dict[str, Any],
     if "value_tier" in changes and changes["value_tier"] not in Customer.Tier.values:
         raise ActionError("value_tier must be standard, gold or vip", field="value_tier")
     with transaction.atomic():
-        c = Customer.objects.select_for_update().get(pk=customer.pk)
+        c = Customer.objects.select_for_update(no_key=True).get(pk=customer.pk)
         changed = [k for k, v in changes.items() if getattr(c, k) != v]
         for key in changed:
             setattr(c, key, changes[key])
@@ -72,7 +72,7 @@ def do_merge_customers(actor: User, source: Customer, target: Customer) -> Custo
     if source.pk == target.pk:
         raise ActionError("cannot merge a customer into itself")
     with transaction.atomic():
-        locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=[source.pk, target.pk])
+        locked = {c.pk: c for c in Customer.objects.select_for_update(no_key=True).filter(pk__in=[source.pk, target.pk])
                   .order_by("pk")}
         src, dst = locked[source.pk], locked[target.pk]
         if src.merged_into_id or dst.merged_into_id:
@@ -108,11 +108,11 @@ def do_merge_customers(actor: User, source: Customer, target: Customer) -> Custo
 def do_unmerge(actor: User, merge: CustomerMerge) -> CustomerMerge:
     """Undo a merge: what moved moves back, and the target's figures are restored."""
     with transaction.atomic():
-        m = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+        m = CustomerMerge.objects.select_for_update(no_key=True).get(pk=merge.pk)
         if m.undone_at is not None:
             raise ActionError("this merge was already undone")
-        src = Customer.objects.select_for_update().get(pk=m.source_id)
-        dst = Customer.objects.select_for_update().get(pk=m.target_id)
+        src = Customer.objects.select_for_update(no_key=True).get(pk=m.source_id)
+        dst = Customer.objects.select_for_update(no_key=True).get(pk=m.target_id)
         Identity.objects.filter(pk__in=m.identity_ids, customer=dst).update(customer=src)
         Conversation.objects.filter(pk__in=m.conversation_ids, customer=dst).update(
             customer=src, updated_at=timezone.now())

@@ -182,8 +182,11 @@ def _identity_with_locked_customer(sender: Sender, address: str, language: str) 
 
 
 def _for_update(of: str = "") -> str:
-    """Row locks where the database has them (SQLite serializes whole transactions instead)."""
-    return f" FOR UPDATE{of}" if connection.features.has_select_for_update else ""
+    """Row locks where the database has them (SQLite serializes whole transactions instead). NO KEY: the
+    commit-time foreign key checks of other transactions (FOR KEY SHARE on the rows their new rows point
+    to) must not wait on these locks, or a transaction holding the change counter would wait for us while
+    we wait for the counter."""
+    return f" FOR NO KEY UPDATE{of}" if connection.features.has_select_for_update else ""
 
 
 def _reopen_window() -> timedelta:
@@ -210,7 +213,7 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
                                               conversation__customer=customer)
                        .order_by("-conversation_id").values_list("conversation_id", flat=True).first())
         if conv_id is not None:
-            candidate = Conversation.objects.select_for_update().filter(pk=conv_id).first()
+            candidate = Conversation.objects.select_for_update(no_key=True).filter(pk=conv_id).first()
     if candidate is None and not new_customer:
         found = list(Conversation.objects.raw(
             "SELECT * FROM hub_conversation WHERE customer_id = %s AND channel = %s "  # noqa: S608 - no input
@@ -294,7 +297,7 @@ def do_ingest_call(account: ChannelAccount, event: CallEvent) -> IngestResult:
     """Record a voice call as a `call` message; later events of the same call update it in place."""
     provider_id = f"call:{event.call_id}"
     with transaction.atomic():
-        existing = (Message.objects.select_for_update()
+        existing = (Message.objects.select_for_update(no_key=True)
                     .filter(channel_account=account, provider_message_id=provider_id).first())
         if existing is not None:
             meta = dict(existing.metadata)

@@ -78,7 +78,7 @@ def do_send_reply(agent: User, conversation: Conversation, text: str, *,
     text, truncated = bound_text(text)
     try:
         with transaction.atomic():
-            conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+            conv = Conversation.objects.select_for_update(no_key=True).get(pk=conversation.pk)
             now = timezone.now()
             message = Message.objects.create(
                 conversation=conv, direction=Message.Direction.OUT, author_kind=Message.Author.AGENT,
@@ -125,6 +125,29 @@ def do_send_reply(agent: User, conversation: Conversation, text: str, *,
     return message
 
 
+def do_send_auto_reply(conversation: Conversation, text: str) -> Message:
+    """Queue an automatic message from the hub itself (out-of-hours answer): it counts as neither the first
+    response nor an agent's answer, and assigns nobody."""
+    target = check_reply_target(conversation)
+    text, _ = bound_text(text)
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update(no_key=True).get(pk=conversation.pk)
+        now = timezone.now()
+        message = Message.objects.create(
+            conversation=conv, direction=Message.Direction.OUT, author_kind=Message.Author.SYSTEM,
+            author_identity=target.identity, channel_account=target.account, text=text,
+            status=Message.Status.QUEUED, created_at=now, status_changed_at=now,
+            metadata={"to": target.identity.address, "auto_reply": True},
+        )
+        Conversation.objects.filter(pk=conv.pk).update(messages_count=F("messages_count") + 1, last_message_at=now)
+        conv.refresh_from_db()
+        publish(schema.MessageCreated(message=message_data(message)), conversation_audience(conv),
+                conversation_id=conv.pk, customer_id=conv.customer_id)
+        message_id = message.pk
+        transaction.on_commit(lambda: _enqueue_delivery(message_id))
+    return message
+
+
 def _enqueue_delivery(message_id: int) -> None:
     from hub import tasks
     from hub.taskqueue import enqueue
@@ -149,7 +172,7 @@ def do_claim_delivery(message_id: int) -> bool:
 def do_mark_sent(message: Message, provider_message_id: str, status: str = "sent") -> Message:
     """Record the provider's acceptance of an outbound message."""
     with transaction.atomic():
-        msg = Message.objects.select_for_update().select_related("conversation").get(pk=message.pk)
+        msg = Message.objects.select_for_update(no_key=True).select_related("conversation").get(pk=message.pk)
         if msg.provider_message_id and msg.provider_message_id != provider_message_id:
             logger.warning("message %s already has provider id %s", msg.pk, msg.provider_message_id)
         msg.provider_message_id = provider_message_id
@@ -167,7 +190,7 @@ def do_record_attempt_failure(message: Message, reason: str, *, permanent: bool)
     """A delivery attempt failed. Permanent: the message is failed and the agent is told. Temporary: the
     attempt is counted and the reason kept, the task retries."""
     with transaction.atomic():
-        msg = Message.objects.select_for_update().select_related("conversation").get(pk=message.pk)
+        msg = Message.objects.select_for_update(no_key=True).select_related("conversation").get(pk=message.pk)
         msg.attempts = F("attempts") + 1
         msg.failure_reason = reason[:500]
         msg.lease_until = None
@@ -184,7 +207,7 @@ def do_apply_delivery_status(account: ChannelAccount, provider_message_id: str, 
     if status not in _RANK:
         raise ActionError(f"unknown delivery status {status!r}", field="status")
     with transaction.atomic():
-        msg = (Message.objects.select_for_update().select_related("conversation")
+        msg = (Message.objects.select_for_update(no_key=True).select_related("conversation")
                .filter(channel_account=account, provider_message_id=provider_message_id,
                        direction=Message.Direction.OUT).first())
         if msg is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
+
 from hub import tasks
 from hub.actions.conversations import do_wake_snoozed
 from hub.models import Message
@@ -15,6 +17,7 @@ PERIODIC_JOBS = (
     (60.0, tasks.requeue_stale_outbound),
     (600.0, tasks.prune_events),
     (30.0, do_wake_snoozed),
+    (float(settings.HUB_ROUTING_TICK_SECONDS), tasks.routing_tick),
 )
 
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from hub.models import EventCursor, EventDelivery
 
 # What a client that is told to reload must fetch again through the API.
-RELOAD_RESOURCES = ["conversations", "presence", "customers"]
+RELOAD_RESOURCES = ["conversations", "presence", "customers", "offers"]
 
 
 @dataclass(frozen=True)

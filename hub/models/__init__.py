@@ -7,6 +7,7 @@ from hub.models.channels import ChannelAccount
 from hub.models.conversations import Conversation, Note, Tag, ThreadKey
 from hub.models.customers import Customer, Identity
 from hub.models.messages import Attachment, Message
+from hub.models.routing import RoutingEntry, RoutingOffer, RoutingQueue
 
 __all__ = [
     "AgentProfile",
@@ -24,6 +25,9 @@ __all__ = [
     "Identity",
     "Message",
     "Note",
+    "RoutingEntry",
+    "RoutingOffer",
+    "RoutingQueue",
     "Tag",
     "Team",
     "ThreadKey",

@@ -39,6 +39,10 @@ class AgentProfile(models.Model):
     presence_changed_at = models.DateTimeField(null=True, blank=True)
     capacity = models.JSONField(default=dict, blank=True, help_text="Units per channel; missing = default")
     language = models.CharField(max_length=16, default="en")
+    # Routing's view of the agent (routing/core/model.py Agent).
+    idle_since = models.DateTimeField(null=True, blank=True, help_text="Last had no work, or became available")
+    last_routed_at = models.DateTimeField(null=True, blank=True, help_text="Last offered or assigned work")
+    missed_offers = models.PositiveSmallIntegerField(default=0, help_text="Offers in a row let expire")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

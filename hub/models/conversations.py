@@ -36,6 +36,8 @@ class Conversation(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     escalated = models.BooleanField(default=False, help_text="Negative interaction flagged for priority")
+    queue = models.ForeignKey("hub.RoutingQueue", null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="conversations", help_text="Routing queue it was last answered from")
     subject = models.CharField(max_length=300, blank=True)
     channel = models.CharField(max_length=40, help_text="Channel the conversation started on")
     channel_account = models.ForeignKey("hub.ChannelAccount", on_delete=models.PROTECT,

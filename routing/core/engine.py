@@ -80,6 +80,22 @@ class AgentRecord:
         return sum(self.load.get(channel, 0) for channel in EXCLUSIVE_CHANNELS)
 
 
+def has_room(agent: AgentRecord, channel: str) -> bool:
+    """Whether one more conversation on `channel` keeps the agent within capacity (a call needs an agent
+    with no other work; an agent on a call takes nothing else)."""
+    if agent.load.get(channel, 0) >= agent.capacity_for(channel):
+        return False
+    if channel in EXCLUSIVE_CHANNELS:
+        return agent.total == 0
+    return agent.exclusive_load() == 0
+
+
+def can_take(agent: AgentRecord, channel: str, *, offer: bool) -> bool:
+    """Whether routing may give the agent a conversation on `channel` now; an offer also needs the agent
+    to have no other offer pending (one ringing offer at a time)."""
+    return agent.presence == "available" and not (offer and agent.offer is not None) and has_room(agent, channel)
+
+
 @dataclass
 class Entry:
     """A conversation routing is responsible for: waiting, out of hours, offered or assigned."""
@@ -515,15 +531,11 @@ class Engine:
 
     @staticmethod
     def _has_room(agent: AgentRecord, channel: str) -> bool:
-        if agent.load.get(channel, 0) >= agent.capacity_for(channel):
-            return False
-        if channel in EXCLUSIVE_CHANNELS:
-            return agent.total == 0
-        return agent.exclusive_load() == 0
+        return has_room(agent, channel)
 
-    def _can_take(self, agent: AgentRecord, channel: str, *, offer: bool) -> bool:
-        return (agent.presence == "available" and not (offer and agent.offer is not None)
-                and self._has_room(agent, channel))
+    @staticmethod
+    def _can_take(agent: AgentRecord, channel: str, *, offer: bool) -> bool:
+        return can_take(agent, channel, offer=offer)
 
     @staticmethod
     def _strategy_key(agent: AgentRecord, strategy: str) -> tuple[float, ...]:

@@ -19,7 +19,7 @@ def test_agent_list(org: Org) -> None:
     alice = by_name["alice"]
     assert alice["id"] == org.alice.pk and alice["display_name"] == "Alice" and alice["role"] == "agent"
     assert alice["teams"] == [{"id": org.team_a.pk, "name": "Team A"}]
-    assert alice["skills"] == [{"skill": "spanish", "level": 4}] and alice["presence"] == "available"
+    assert alice["skills"] == [{"skill": "spanish", "level": 4}] and alice["presence"] == "offline"
     assert by_name["sue"]["role"] == "supervisor"
 
 
@@ -38,18 +38,18 @@ def test_agent_sets_own_presence(org: Org) -> None:
 
 
 def test_agent_may_not_set_another_agents_presence(org: Org) -> None:
-    response = h.client_for(org.alice).post(f"/api/v1/agents/{org.bob.pk}/presence/", {"presence": "offline"},
+    response = h.client_for(org.alice).post(f"/api/v1/agents/{org.bob.pk}/presence/", {"presence": "away"},
                                             format="json")
     assert response.status_code == 403
     assert response.json() == {"detail": "agents may only change their own presence"}
-    assert AgentProfile.objects.get(user=org.bob).presence == "available"
+    assert AgentProfile.objects.get(user=org.bob).presence == "offline"
 
 
 def test_supervisor_sets_anyones_presence(org: Org) -> None:
-    response = h.client_for(org.sue).post(f"/api/v1/agents/{org.bob.pk}/presence/", {"presence": "offline"},
+    response = h.client_for(org.sue).post(f"/api/v1/agents/{org.bob.pk}/presence/", {"presence": "away"},
                                           format="json")
     assert response.status_code == 200
-    assert AgentProfile.objects.get(user=org.bob).presence == "offline"
+    assert AgentProfile.objects.get(user=org.bob).presence == "away"
 
 
 @pytest.mark.parametrize("body", [{}, {"presence": "asleep"}, {"presence": None}, {"presence": ["away"]}])
@@ -63,5 +63,5 @@ def test_teams(org: Org) -> None:
     rows = client.get("/api/v1/teams/").json()
     assert [r["name"] for r in rows] == ["Team A", "Team B"]
     team = client.get(f"/api/v1/teams/{org.team_b.pk}/").json()
-    assert team["members"] == [{"id": org.bob.pk, "display_name": "Bob", "role": "agent", "presence": "available"}]
+    assert team["members"] == [{"id": org.bob.pk, "display_name": "Bob", "role": "agent", "presence": "offline"}]
     assert client.get("/api/v1/teams/999999/").status_code == 404

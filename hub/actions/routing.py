@@ -1,0 +1,339 @@
+"""Routing's writes: a conversation entering a queue, offers made, answered, expired or withdrawn, and
+assignments by routing. routing/adapter.py decides with the engine; these apply each decision in one
+transaction and check it again under row locks, because several processes may route at once:
+
+- the conversation's routing entry is locked (SKIP LOCKED: another router holding it is placing it);
+- the agent's profile row is locked, and their load counted from the database under that lock, so two
+  routers giving the same agent work are serialized and the second sees the first's commit.
+
+A decision that no longer holds (the agent left, the conversation was answered meanwhile) is skipped;
+the next routing round decides again from fresh state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from hub import audit
+from hub.actions import ActionError
+from hub.actions.agents import do_set_presence
+from hub.actions.conversations import do_assign
+from hub.events import schema
+from hub.events.payloads import conversation_data
+from hub.events.publish import publish
+from hub.models import AgentProfile, Conversation, RoutingEntry, RoutingOffer, RoutingQueue
+from routing.core.engine import AgentRecord, can_take
+
+# An accept that reaches us this long after the offer's expiry still counts, if the offer is still open:
+# the agent clicked in time and the network was slow.
+ACCEPT_GRACE = dt.timedelta(seconds=2)
+ACTIVE_STATUSES = (Conversation.Status.OPEN, Conversation.Status.PENDING)
+
+
+@dataclass(frozen=True)
+class OfferAnswer:
+    offer: RoutingOffer
+    conversation: Conversation | None  # assigned to the agent, when accepted
+
+
+def _skip_locked() -> bool:
+    return bool(connection.features.has_select_for_update_skip_locked)
+
+
+def agent_record(profile: AgentProfile) -> AgentRecord:
+    """The agent's current load as the engine counts it, read from the database: open and pending
+    conversations assigned to them, plus their pending offer."""
+    record = AgentRecord(profile.user_id, profile.presence, frozenset(), {}, dict(profile.capacity or {}),
+                         0.0, 0.0, profile.missed_offers)
+    for row in (Conversation.objects.filter(assignee_id=profile.user_id, status__in=ACTIVE_STATUSES)
+                .values("channel").annotate(n=Count("id"))):
+        record.load[row["channel"]] = record.load.get(row["channel"], 0) + row["n"]
+        record.total += row["n"]
+    for cid, channel in (RoutingEntry.objects.filter(state=RoutingEntry.State.OFFERED, offer__agent_id=profile.user_id)
+                         .values_list("conversation_id", "conversation__channel")):
+        record.load[channel] = record.load.get(channel, 0) + 1
+        record.total += 1
+        record.offer = cid
+    return record
+
+
+def last_agent_of(conversation: Conversation) -> int | None:
+    """Who last handled this customer: the sticky agent of a returning customer."""
+    return (Conversation.objects.filter(customer_id=conversation.customer_id, assignee__isnull=False)
+            .order_by("-assigned_at", "-id").values_list("assignee_id", flat=True).first())
+
+
+def do_enter_queue(conversation_id: int, queue: RoutingQueue, *, out_of_hours: bool,
+                   now: dt.datetime | None = None) -> RoutingEntry | None:
+    """The conversation needs an agent: it waits in `queue` (or, out of hours, for its opening, and the
+    customer gets the queue's automatic answer once). Nothing happens when it is assigned, resolved, or
+    already routed."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update(no_key=True).filter(pk=conversation_id).first()
+        if conv is None or conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
+            return None
+        existing = RoutingEntry.objects.filter(pk=conversation_id).first()
+        if existing is not None:
+            return existing
+        entry = RoutingEntry.objects.create(
+            conversation=conv, queue=queue, arrived_at=now, queue_since=now, sticky_agent_id=last_agent_of(conv),
+            state=RoutingEntry.State.OUT_OF_HOURS if out_of_hours else RoutingEntry.State.WAITING)
+        if conv.first_queued_at is None:
+            Conversation.objects.filter(pk=conv.pk).update(first_queued_at=now)
+        audit.record("routing.queued", None, conversation=conv, queue=queue.pk, out_of_hours=out_of_hours)
+        if out_of_hours and queue.out_of_hours_message.strip():
+            _answer_out_of_hours(conv, queue.out_of_hours_message)
+            entry.out_of_hours_answered = True
+            entry.save(update_fields=["out_of_hours_answered"])
+    return entry
+
+
+def _answer_out_of_hours(conv: Conversation, text: str) -> None:
+    from hub.actions.outbound import do_send_auto_reply
+
+    # Without an address to answer on (a channel with no reply path), the conversation still waits.
+    with contextlib.suppress(ActionError):
+        do_send_auto_reply(conv, text)
+
+
+def do_move_queue(conversation_id: int, from_queue_id: int, to_queue: RoutingQueue, *, out_of_hours: bool,
+                  reason: str, now: dt.datetime | None = None) -> bool:
+    """Overflow: a conversation that waited too long moves to another queue, keeping its place by arrival."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        entry = (RoutingEntry.objects.select_for_update(no_key=True, skip_locked=_skip_locked())
+                 .select_related("conversation").filter(pk=conversation_id, queue_id=from_queue_id,
+                         state__in=[RoutingEntry.State.WAITING, RoutingEntry.State.OUT_OF_HOURS]).first())
+        if entry is None:
+            return False
+        entry.queue = to_queue
+        entry.queue_since = now
+        entry.sticky_agent = None
+        entry.state = RoutingEntry.State.OUT_OF_HOURS if out_of_hours else RoutingEntry.State.WAITING
+        if out_of_hours and not entry.out_of_hours_answered and to_queue.out_of_hours_message.strip():
+            _answer_out_of_hours(entry.conversation, to_queue.out_of_hours_message)
+            entry.out_of_hours_answered = True
+        entry.save()
+        audit.record("routing.moved", None, conversation=entry.conversation, queue=to_queue.pk,
+                     previous=from_queue_id, reason=reason)
+    return True
+
+
+def _lock_routable(conversation_id: int) -> RoutingEntry | None:
+    """The conversation's entry, locked, if it is waiting for an agent and nobody else is placing it."""
+    entry = (RoutingEntry.objects.select_for_update(no_key=True, skip_locked=_skip_locked())
+             .filter(pk=conversation_id, state__in=[RoutingEntry.State.WAITING, RoutingEntry.State.OUT_OF_HOURS])
+             .first())
+    if entry is None:
+        return None
+    conv = Conversation.objects.select_for_update(no_key=True).get(pk=conversation_id)
+    if conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
+        entry.delete()  # answered or closed by other means meanwhile
+        return None
+    entry.conversation = conv
+    return entry
+
+
+def _lock_agent_with_room(agent_id: int, channel: str, *, offer: bool) -> AgentProfile | None:
+    profile = (AgentProfile.objects.select_for_update(no_key=True, of=("self",)).filter(user_id=agent_id)
+               .select_related("user").first())
+    if profile is None or not profile.user.is_active:
+        return None
+    return profile if can_take(agent_record(profile), channel, offer=offer) else None
+
+
+def do_offer(conversation_id: int, agent_id: int, queue_id: int, expires_at: dt.datetime,
+             now: dt.datetime | None = None) -> RoutingOffer | None:
+    """Offer the conversation to the agent until `expires_at`, if both are still free for it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        entry = _lock_routable(conversation_id)
+        if entry is None:
+            return None
+        conv = entry.conversation
+        profile = _lock_agent_with_room(agent_id, conv.channel, offer=True)
+        if profile is None:
+            return None
+        offer = RoutingOffer.objects.create(conversation=conv, agent_id=agent_id, queue_id=queue_id,
+                                            created_at=now, expires_at=expires_at)
+        entry.state, entry.offer = RoutingEntry.State.OFFERED, offer
+        entry.save(update_fields=["state", "offer"])
+        AgentProfile.objects.filter(pk=profile.pk).update(last_routed_at=now)
+        publish(schema.OfferCreated(offer_id=offer.pk, conversation=conversation_data(conv), expires_at=expires_at),
+                [agent_id], conversation_id=conv.pk, customer_id=conv.customer_id)
+    return offer
+
+
+def do_route_assign(conversation_id: int, agent_id: int, queue_id: int | None,
+                    now: dt.datetime | None = None) -> Conversation | None:
+    """Assign without an offer (channels where nobody waits on the line), if both are still free."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        entry = _lock_routable(conversation_id)
+        if entry is None:
+            return None
+        conv = entry.conversation
+        profile = _lock_agent_with_room(agent_id, conv.channel, offer=False)
+        if profile is None:
+            return None
+        return _assign(entry, profile, reason="routing", now=now)
+
+
+def _assign(entry: RoutingEntry, profile: AgentProfile, *, reason: str, now: dt.datetime) -> Conversation:
+    conv = entry.conversation
+    queue_id = entry.queue_id
+    entry.delete()
+    Conversation.objects.filter(pk=conv.pk).update(queue_id=queue_id)
+    conv.queue_id = queue_id
+    AgentProfile.objects.filter(pk=profile.pk).update(last_routed_at=now, missed_offers=0)
+    return do_assign(None, conv, profile.user, reason=reason)
+
+
+def _round_after_commit() -> None:
+    """An answered offer changes what routing can do (the conversation needs another agent, or the agent
+    may take more): a routing round runs once this commits."""
+    def enqueue_round() -> None:
+        from hub import tasks
+        from hub.taskqueue import enqueue
+
+        enqueue(tasks.routing_tick)
+
+    transaction.on_commit(enqueue_round)
+
+
+def _close(offer: RoutingOffer, outcome: str, now: dt.datetime) -> None:
+    offer.outcome, offer.closed_at = outcome, now
+    offer.save(update_fields=["outcome", "closed_at"])
+    publish(schema.OfferClosed(offer_id=offer.pk, conversation_id=offer.conversation_id,
+                               outcome=outcome),  # type: ignore[arg-type]  # one of the Outcome values
+            [offer.agent_id], conversation_id=offer.conversation_id)
+
+
+def _lock_open_offer(offer_id: int, agent: User | None = None) -> tuple[RoutingOffer, RoutingEntry | None]:
+    offers = RoutingOffer.objects.select_for_update(no_key=True)
+    if agent is not None:
+        offers = offers.filter(agent=agent)
+    offer = offers.filter(pk=offer_id).first()
+    if offer is None:
+        raise ActionError("no such offer", field="offer")
+    entry = (RoutingEntry.objects.select_for_update(no_key=True).select_related("conversation")
+             .filter(pk=offer.conversation_id, state=RoutingEntry.State.OFFERED, offer_id=offer.pk).first())
+    return offer, entry
+
+
+def do_accept_offer(agent: User, offer_id: int, now: dt.datetime | None = None) -> OfferAnswer:
+    now = now or timezone.now()
+    with transaction.atomic():
+        offer, entry = _lock_open_offer(offer_id, agent)
+        if offer.outcome != RoutingOffer.Outcome.PENDING or entry is None:
+            raise ActionError(f"this offer is no longer open ({offer.outcome})", field="offer")
+        if now > offer.expires_at + ACCEPT_GRACE:
+            raise ActionError("this offer has expired", field="offer")
+        profile = (AgentProfile.objects.select_for_update(no_key=True, of=("self",)).select_related("user")
+                   .get(user=agent))
+        _close(offer, RoutingOffer.Outcome.ACCEPTED, now)
+        conv = _assign(entry, profile, reason="offer_accepted", now=now)
+        _round_after_commit()
+    return OfferAnswer(offer, conv)
+
+
+def do_decline_offer(agent: User, offer_id: int, now: dt.datetime | None = None) -> OfferAnswer:
+    now = now or timezone.now()
+    with transaction.atomic():
+        offer, entry = _lock_open_offer(offer_id, agent)
+        if offer.outcome != RoutingOffer.Outcome.PENDING or entry is None:
+            raise ActionError(f"this offer is no longer open ({offer.outcome})", field="offer")
+        _back_in_line(entry, offer, declined=True, now=now)
+        AgentProfile.objects.filter(user=agent).update(missed_offers=0)
+        _close(offer, RoutingOffer.Outcome.DECLINED, now)
+        _round_after_commit()
+    return OfferAnswer(offer, None)
+
+
+def _back_in_line(entry: RoutingEntry, offer: RoutingOffer, *, declined: bool, now: dt.datetime) -> None:
+    entry.state, entry.offer = RoutingEntry.State.WAITING, None
+    if declined:
+        entry.declined = {**entry.declined, str(offer.agent_id): now.timestamp()}
+    if entry.sticky_agent_id == offer.agent_id:
+        entry.sticky_agent = None
+    entry.save(update_fields=["state", "offer", "declined", "sticky_agent"])
+
+
+def do_expire_offer(offer_id: int, now: dt.datetime | None = None) -> bool:
+    """The offer rang out: the conversation goes back in line, and the agent's missed count goes up."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        offer, entry = _lock_open_offer(offer_id)
+        if offer.outcome != RoutingOffer.Outcome.PENDING or offer.expires_at > now:
+            return False
+        if entry is not None:
+            _back_in_line(entry, offer, declined=True, now=now)
+        AgentProfile.objects.filter(user_id=offer.agent_id).update(missed_offers=F("missed_offers") + 1)
+        _close(offer, RoutingOffer.Outcome.EXPIRED, now)
+    return True
+
+
+def do_withdraw_offer(offer_id: int, now: dt.datetime | None = None) -> bool:
+    """The agent left or the conversation no longer needs an agent: the offer ends without counting
+    against the agent."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        offer, entry = _lock_open_offer(offer_id)
+        if offer.outcome != RoutingOffer.Outcome.PENDING:
+            return False
+        if entry is not None:
+            conv = entry.conversation
+            if conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
+                entry.delete()
+            else:
+                _back_in_line(entry, offer, declined=False, now=now)
+        _close(offer, RoutingOffer.Outcome.WITHDRAWN, now)
+    return True
+
+
+def do_leave_routing(conversation_id: int, now: dt.datetime | None = None) -> bool:
+    """The conversation no longer needs an agent (resolved, assigned by hand): its entry goes, and a
+    pending offer of it is withdrawn."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        entry = RoutingEntry.objects.select_for_update(no_key=True).filter(pk=conversation_id).first()
+        if entry is None:
+            return False
+        offer_id = entry.offer_id
+        entry.delete()
+        if offer_id is not None:
+            offer = RoutingOffer.objects.select_for_update(no_key=True).get(pk=offer_id)
+            if offer.outcome == RoutingOffer.Outcome.PENDING:
+                _close(offer, RoutingOffer.Outcome.WITHDRAWN, now)
+    return True
+
+
+def do_set_away_after_misses(agent_id: int) -> bool:
+    """After too many offers in a row let expire, the agent is set away (they are probably not there)."""
+    with transaction.atomic():
+        profile = AgentProfile.objects.select_for_update(no_key=True).filter(user_id=agent_id).first()
+        if (profile is None or profile.presence != AgentProfile.Presence.AVAILABLE
+                or profile.missed_offers < settings.HUB_ROUTING_MAX_MISSED_OFFERS):
+            return False
+        do_set_presence(None, profile, AgentProfile.Presence.AWAY)
+        audit.record("routing.agent_away", None, agent=agent_id, missed=profile.missed_offers)
+    return True
+
+
+def do_requeue_from_agent(conversation_id: int, agent_id: int, reason: str) -> bool:
+    """Take a conversation back from an agent (gone offline with it unanswered): unassigned, it needs an
+    agent again and routing puts it back in line."""
+    conv = Conversation.objects.filter(pk=conversation_id, assignee_id=agent_id).first()
+    if conv is None:
+        return False
+    do_assign(None, conv, None, reason=reason)
+    return True

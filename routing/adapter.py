@@ -1,0 +1,263 @@
+"""Routing on the database: load the engine from the persisted state, let it decide, apply each decision
+through hub/actions/routing.py (which checks it again under row locks).
+
+A round (`route`) runs after every change that can let routing do something (a conversation needs an
+agent, an agent becomes available, an offer is answered, a conversation is resolved) and on a periodic
+tick for expiries, overflow, opening hours and relaxation. Rounds may run in several processes at
+once: the engine's view can be stale, but the actions never over-assign.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+
+from hub.actions import routing as actions
+from hub.models import AgentProfile, AgentSkill, Conversation, Message, RoutingEntry, RoutingQueue
+from routing.core import (
+    ASSIGNED,
+    OFFERED,
+    OUT_OF_HOURS,
+    WAITING,
+    Agent,
+    AgentSetAway,
+    Assigned,
+    BusinessHours,
+    Contact,
+    Decision,
+    Engine,
+    Entry,
+    OfferClosed,
+    Offered,
+    OutOfHours,
+    Overflowed,
+    Queue,
+    Queued,
+    Released,
+    RoutingError,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_NAME = "General"
+
+
+def _ts(value: dt.datetime | None) -> float:
+    return value.timestamp() if value is not None else 0.0
+
+
+def _dt(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def hours_of(raw: object) -> BusinessHours | None:
+    """Business hours from a queue's JSON (validated by the API and admin; malformed parts are ignored
+    here rather than stopping routing)."""
+    if not isinstance(raw, dict) or not raw:
+        return None
+    weekly: dict[int, tuple[tuple[int, int], ...]] = {}
+    for day, spans in (raw.get("weekly") or {}).items():
+        weekly[int(day)] = tuple((int(a), int(b)) for a, b in spans)
+    return BusinessHours(str(raw.get("timezone") or "UTC"), weekly, frozenset(raw.get("closed_dates") or ()))
+
+
+def queue_of(model: RoutingQueue) -> Queue:
+    return Queue(
+        id=model.pk, name=model.name, order=model.order, team_id=model.team_id,
+        channels=frozenset(model.channels or ()), languages=frozenset(model.languages or ()),
+        required_skills={str(k): int(v) for k, v in (model.required_skills or {}).items()},
+        strategy=model.strategy, aging_seconds=model.aging_seconds,
+        overflow_to=model.overflow_to_id, overflow_after=model.overflow_after, hours=hours_of(model.hours),
+        offer_timeouts={str(k): float(v) for k, v in (model.offer_timeouts or {}).items()},
+        auto_assign_channels=frozenset(model.auto_assign_channels or ()), sticky_seconds=model.sticky_seconds,
+        relaxation=tuple((float(a), int(b)) for a, b in (model.relaxation or ())),
+        requeue_on_offline=model.requeue_on_offline, aht_seconds=model.aht_seconds,
+    )
+
+
+def ensure_default_queue() -> RoutingQueue:
+    """Every conversation needs a queue that takes it: a catch-all one exists unless configured."""
+    queue = RoutingQueue.objects.filter(active=True, team__isnull=True, channels=[], languages=[]).first()
+    if queue is not None:
+        return queue
+    return RoutingQueue.objects.get_or_create(name=DEFAULT_QUEUE_NAME, defaults={"order": 1000})[0]
+
+
+def _queues() -> dict[int, RoutingQueue]:
+    ensure_default_queue()
+    return {q.pk: q for q in RoutingQueue.objects.filter(active=True)}
+
+
+def _engine(queues: dict[int, RoutingQueue]) -> Engine:
+    return Engine([queue_of(q) for q in queues.values()],
+                  max_missed_offers=settings.HUB_ROUTING_MAX_MISSED_OFFERS,
+                  reoffer_after=float(settings.HUB_ROUTING_REOFFER_SECONDS))
+
+
+def contact_of(conv: Conversation) -> Contact:
+    customer = conv.customer
+    return Contact(conv.pk, conv.channel, _ts(timezone.now()), team_id=conv.team_id, language=customer.language,
+                   priority=conv.priority, tier=customer.value_tier, escalated=conv.escalated)
+
+
+def load(now: dt.datetime, extra_agents: Iterable[int] = ()) -> Engine:
+    """The engine with every active queue, every signed-in agent (and `extra_agents`) with their load, and
+    every conversation waiting, out of hours or offered."""
+    queues = _queues()
+    engine = _engine(queues)
+    entries = list(
+        RoutingEntry.objects.filter(queue_id__in=queues)
+        .values("conversation_id", "queue_id", "state", "arrived_at", "queue_since", "sticky_agent_id", "declined",
+                "offer__agent_id", "offer__expires_at", "conversation__channel", "conversation__team_id",
+                "conversation__priority", "conversation__escalated", "conversation__assignee_id",
+                "conversation__status", "conversation__customer__language", "conversation__customer__value_tier")
+    )
+    offered_to = {e["offer__agent_id"] for e in entries if e["state"] == RoutingEntry.State.OFFERED}
+    # Signed-in agents, plus whoever holds an offer (even a deactivated account: its offer must expire).
+    profiles = list(AgentProfile.objects.select_related("user").filter(Q(user_id__in=offered_to) | (
+        Q(user__is_active=True) & (~Q(presence=AgentProfile.Presence.OFFLINE) | Q(user_id__in=list(extra_agents))))))
+    ids = [p.user_id for p in profiles]
+    skills: dict[int, dict[str, int]] = {}
+    for uid, skill, level in AgentSkill.objects.filter(agent__user_id__in=ids).values_list("agent__user_id", "skill",
+                                                                                          "level"):
+        skills.setdefault(uid, {})[skill] = level
+    teams: dict[int, set[int]] = {}
+    for uid, team_id in AgentProfile.teams.through.objects.filter(agentprofile__user_id__in=ids).values_list(
+            "agentprofile__user_id", "team_id"):
+        teams.setdefault(uid, set()).add(team_id)
+    for p in profiles:
+        presence = p.presence if p.user.is_active else AgentProfile.Presence.OFFLINE
+        engine.set_agent(Agent(p.user_id, presence, frozenset(teams.get(p.user_id, ())), skills.get(p.user_id, {}),
+                               dict(p.capacity or {}), _ts(p.idle_since or p.presence_changed_at),
+                               _ts(p.last_routed_at), p.missed_offers), _ts(now))
+    for row in (Conversation.objects.filter(assignee_id__in=ids, status__in=actions.ACTIVE_STATUSES)
+                .values("id", "channel", "assignee_id", "queue_id")):
+        contact = Contact(row["id"], row["channel"], 0.0)
+        queue_id = row["queue_id"] if row["queue_id"] in queues else None
+        engine.restore(Entry(contact, queue_id, 0.0, ASSIGNED, agent_id=row["assignee_id"]))
+    for e in entries:
+        if e["conversation__assignee_id"] is not None or e["conversation__status"] == Conversation.Status.RESOLVED:
+            actions.do_leave_routing(e["conversation_id"], now)  # answered or closed without routing
+            continue
+        contact = Contact(e["conversation_id"], e["conversation__channel"], _ts(e["arrived_at"]),
+                          team_id=e["conversation__team_id"], language=e["conversation__customer__language"] or "",
+                          priority=e["conversation__priority"], tier=e["conversation__customer__value_tier"],
+                          escalated=e["conversation__escalated"])
+        if contact.id in engine.entries:
+            continue  # assigned by another router between the two reads: it is restored as assigned
+        state = {RoutingEntry.State.WAITING: WAITING, RoutingEntry.State.OUT_OF_HOURS: OUT_OF_HOURS,
+                 RoutingEntry.State.OFFERED: OFFERED}[e["state"]]
+        engine.restore(Entry(
+            contact, e["queue_id"], _ts(e["queue_since"]), state,
+            agent_id=e["offer__agent_id"] if state == OFFERED else None,
+            expires_at=_ts(e["offer__expires_at"]) if state == OFFERED else None,
+            declined={int(k): float(v) for k, v in (e["declined"] or {}).items()},
+            sticky_agent=e["sticky_agent_id"]))
+    return engine
+
+
+def apply(decisions: list[Decision], now: dt.datetime) -> int:
+    """Persist the engine's decisions, each in its own transaction; returns how many held."""
+    applied = 0
+    queues: dict[int, RoutingQueue] | None = None
+    for d in decisions:
+        ok = False
+        if isinstance(d, Offered):
+            ok = actions.do_offer(d.conversation_id, d.agent_id, d.queue_id, _dt(d.expires_at), now) is not None
+        elif isinstance(d, Assigned):
+            ok = actions.do_route_assign(d.conversation_id, d.agent_id, d.queue_id, now) is not None
+        elif isinstance(d, OfferClosed):
+            offer_id = (RoutingEntry.objects.filter(pk=d.conversation_id, offer__agent_id=d.agent_id)
+                        .values_list("offer_id", flat=True).first())
+            if offer_id is not None:
+                ok = (actions.do_expire_offer(offer_id, now) if d.reason == "expired"
+                      else actions.do_withdraw_offer(offer_id, now))
+        elif isinstance(d, AgentSetAway):
+            ok = actions.do_set_away_after_misses(d.agent_id)
+        elif isinstance(d, Overflowed):
+            queues = queues or _queues()
+            ok = actions.do_move_queue(d.conversation_id, d.from_queue, queues[d.to_queue],
+                                       out_of_hours=not queue_of(queues[d.to_queue]).is_open(_ts(now)),
+                                       reason="overflow", now=now)
+        elif isinstance(d, Released) and d.reason == "agent_offline":
+            ok = actions.do_requeue_from_agent(d.conversation_id, d.agent_id, d.reason)
+        elif isinstance(d, Queued | OutOfHours | Released):
+            ok = True  # recorded by the action that caused it (entering a queue, an overflow, a requeue)
+        applied += ok
+    return applied
+
+
+_lock = threading.Lock()
+_again = threading.Event()
+
+
+def route(now: dt.datetime | None = None) -> int:
+    """One routing round, or, when a round is already running in this process, a request that it runs
+    once more when done (rounds are not cheap: they read every waiting conversation)."""
+    if not _lock.acquire(blocking=False):
+        _again.set()
+        return 0
+    try:
+        applied = 0
+        while True:
+            _again.clear()
+            moment = now or timezone.now()
+            engine = load(moment)
+            applied += apply(engine.tick(_ts(moment)), moment)
+            if not _again.is_set() or now is not None:
+                return applied
+    finally:
+        _lock.release()
+
+
+def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:
+    """A conversation entered (or re-entered) routing: it joins its queue, then a round runs."""
+    now = timezone.now()
+    conv = Conversation.objects.select_related("customer").filter(pk=conversation_id).first()
+    if conv is None or conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
+        return 0
+    queues = _queues()
+    engine = _engine(queues)
+    try:
+        queue = engine.queue_for(contact_of(conv))
+    except RoutingError:
+        logger.warning("no queue takes conversation %s; it waits in the default queue", conversation_id)
+        queue = queue_of(ensure_default_queue())
+    actions.do_enter_queue(conversation_id, queues[queue.id], out_of_hours=not queue.is_open(_ts(now)), now=now)
+    return route()
+
+
+def conversation_resolved(conversation_id: int) -> int:
+    actions.do_leave_routing(conversation_id)
+    return route()
+
+
+def agent_presence_changed(user_id: int, presence: str) -> int:
+    """An agent came, left or went on a call: a pending offer is withdrawn when they leave; going offline
+    hands back the conversations still awaiting their answer (per queue); then a round runs."""
+    now = timezone.now()
+    engine = load(now, extra_agents=[user_id])
+    if user_id in engine.agents and presence != "available":
+        # The engine decides what leaving means; it is told of the change against the previous state.
+        engine.agents[user_id].presence = "available"
+        _mark_needs_answer(engine, user_id)
+        apply(engine.set_presence(user_id, presence, _ts(now)), now)
+    return route()
+
+
+def _mark_needs_answer(engine: Engine, user_id: int) -> None:
+    """Whether each of the agent's conversations awaits an answer: its latest message is the customer's."""
+    held = [cid for cid in engine.agents[user_id].assigned]
+    if not held:
+        return
+    latest = Message.objects.filter(conversation_id=OuterRef("pk")).order_by("-created_at", "-id")
+    for cid, direction in (Conversation.objects.filter(pk__in=held)
+                           .annotate(last_direction=Subquery(latest.values("direction")[:1]))
+                           .values_list("id", "last_direction")):
+        engine.mark_needs_answer(cid, direction == Message.Direction.IN)

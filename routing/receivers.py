@@ -1,0 +1,35 @@
+"""The hub's signals (sent after commit) turned into routing tasks: in the background with Celery or the
+in-process runner, at once in tests (HUB_TASK_MODE=sync)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routing import signals
+
+
+def _needs_agent(sender: Any, conversation_id: int, reason: str = "new", **kwargs: Any) -> None:
+    from hub import tasks
+    from hub.taskqueue import enqueue
+
+    enqueue(tasks.routing_needs_agent, conversation_id, reason)
+
+
+def _resolved(sender: Any, conversation_id: int, **kwargs: Any) -> None:
+    from hub import tasks
+    from hub.taskqueue import enqueue
+
+    enqueue(tasks.routing_resolved, conversation_id)
+
+
+def _presence(sender: Any, user_id: int, presence: str, **kwargs: Any) -> None:
+    from hub import tasks
+    from hub.taskqueue import enqueue
+
+    enqueue(tasks.routing_presence, user_id, presence)
+
+
+def connect() -> None:
+    signals.conversation_needs_agent.connect(_needs_agent, dispatch_uid="routing.needs_agent")
+    signals.conversation_resolved.connect(_resolved, dispatch_uid="routing.resolved")
+    signals.agent_presence_changed.connect(_presence, dispatch_uid="routing.presence")
