@@ -5,9 +5,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from hub.actions import ActionError
+from hub.actions.routing_config import (
+    QUEUE_FIELDS,
+    check_queue_change,
+    do_create_queue,
+    do_delete_queue,
+    do_update_queue,
+)
 from hub.models import (
     AgentProfile,
     AgentSkill,
@@ -18,6 +29,8 @@ from hub.models import (
     CustomerMerge,
     Identity,
     Message,
+    RoutingOffer,
+    RoutingQueue,
     Tag,
     Team,
 )
@@ -111,3 +124,71 @@ class AuditLogAdmin(ReadOnlyAdmin):
 @admin.register(CustomerMerge)
 class CustomerMergeAdmin(ReadOnlyAdmin):
     list_display = ("merged_at", "source", "target", "merged_by", "undone_at")
+
+
+# JSON settings a cleared admin textarea leaves empty (None): they mean "none" in the queue's configuration.
+_EMPTY_JSON: dict[str, type[list[Any]] | type[dict[str, Any]]] = {
+    "channels": list, "languages": list, "auto_assign_channels": list, "relaxation": list, "required_skills": dict,
+    "offer_timeouts": dict,
+}
+
+
+class RoutingQueueForm(forms.ModelForm):
+    class Meta:
+        model = RoutingQueue
+        fields = list(QUEUE_FIELDS)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for field, kind in _EMPTY_JSON.items():
+            if field in cleaned and cleaned[field] is None:
+                cleaned[field] = kind()
+        if self.errors:
+            return cleaned  # a field the form could not read: nothing complete to check
+        try:
+            # The API's validation, so that routing never meets a configuration it would misread.
+            check_queue_change(self.instance if self.instance.pk else None,
+                               {f: cleaned[f] for f in QUEUE_FIELDS if f in cleaned})
+        except ActionError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, str(exc))
+        return cleaned
+
+
+@admin.register(RoutingQueue)
+class RoutingQueueAdmin(admin.ModelAdmin):
+    """Saved and deleted through the routing configuration actions (audit log; waiting conversations move
+    out of a queue that is deactivated or removed, and a referenced queue is deactivated, not deleted)."""
+
+    form = RoutingQueueForm
+    list_display = ("name", "order", "team", "strategy", "active")
+    list_filter = ("active", "strategy", "team")
+    search_fields = ("name",)
+    list_select_related = ("team",)
+
+    def save_model(self, request: HttpRequest, obj: RoutingQueue, form: Any, change: bool) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        values = {f: form.cleaned_data[f] for f in QUEUE_FIELDS if f in form.cleaned_data}
+        if change:
+            do_update_queue(actor, obj, values)
+        else:
+            obj.pk = do_create_queue(actor, values).pk  # the admin's message and redirect need the id
+
+    def delete_model(self, request: HttpRequest, obj: RoutingQueue) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        try:
+            if do_delete_queue(actor, obj) is not None:
+                self.message_user(request, f"{obj} is referred to by conversations or offers: it was deactivated "
+                                  "instead of deleted.", messages.WARNING)
+        except ActionError as exc:
+            self.message_user(request, f"{obj}: {exc}", messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[RoutingQueue]) -> None:
+        for queue in queryset:
+            self.delete_model(request, queue)
+
+
+@admin.register(RoutingOffer)
+class RoutingOfferAdmin(ReadOnlyAdmin):
+    list_display = ("id", "conversation", "agent", "queue", "outcome", "created_at", "expires_at", "closed_at")
+    list_filter = ("outcome", "queue")
+    list_select_related = ("conversation", "agent", "queue")

@@ -111,6 +111,7 @@ def load(now: dt.datetime, extra_agents: Iterable[int] = ()) -> Engine:
     every conversation waiting, out of hours or offered."""
     queues = _queues()
     engine = _engine(queues)
+    _replace_strays(engine, queues, now)
     entries = list(
         RoutingEntry.objects.filter(queue_id__in=queues)
         .values("conversation_id", "queue_id", "state", "arrived_at", "queue_since", "sticky_agent_id", "declined",
@@ -160,6 +161,22 @@ def load(now: dt.datetime, extra_agents: Iterable[int] = ()) -> Engine:
             declined={int(k): float(v) for k, v in (e["declined"] or {}).items()},
             sticky_agent=e["sticky_agent_id"]))
     return engine
+
+
+def _replace_strays(engine: Engine, queues: dict[int, RoutingQueue], now: dt.datetime) -> None:
+    """Conversations left in a queue deactivated meanwhile (one entered it while it was being switched
+    off) move to the queue that takes them now; routing only reads active queues."""
+    for cid, queue_id in RoutingEntry.objects.exclude(queue_id__in=queues).values_list("conversation_id",
+                                                                                       "queue_id"):
+        conv = Conversation.objects.select_related("customer").filter(pk=cid).first()
+        if conv is None:
+            continue
+        try:
+            target = engine.queue_for(contact_of(conv))
+        except RoutingError:
+            target = queue_of(ensure_default_queue())
+        actions.do_move_queue(cid, queue_id, queues[target.id], out_of_hours=not target.is_open(_ts(now)),
+                              reason="queue_inactive", now=now)
 
 
 def apply(decisions: list[Decision], now: dt.datetime) -> int:

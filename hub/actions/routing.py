@@ -198,9 +198,9 @@ def _assign(entry: RoutingEntry, profile: AgentProfile, *, reason: str, now: dt.
     return do_assign(None, conv, profile.user, reason=reason)
 
 
-def _round_after_commit() -> None:
-    """An answered offer changes what routing can do (the conversation needs another agent, or the agent
-    may take more): a routing round runs once this commits."""
+def round_after_commit() -> None:
+    """A change that alters what routing can do (an answered offer, a queue's configuration): a routing
+    round runs once this transaction commits."""
     def enqueue_round() -> None:
         from hub import tasks
         from hub.taskqueue import enqueue
@@ -242,7 +242,7 @@ def do_accept_offer(agent: User, offer_id: int, now: dt.datetime | None = None) 
                    .get(user=agent))
         _close(offer, RoutingOffer.Outcome.ACCEPTED, now)
         conv = _assign(entry, profile, reason="offer_accepted", now=now)
-        _round_after_commit()
+        round_after_commit()
     return OfferAnswer(offer, conv)
 
 
@@ -255,7 +255,7 @@ def do_decline_offer(agent: User, offer_id: int, now: dt.datetime | None = None)
         _back_in_line(entry, offer, declined=True, now=now)
         AgentProfile.objects.filter(user=agent).update(missed_offers=0)
         _close(offer, RoutingOffer.Outcome.DECLINED, now)
-        _round_after_commit()
+        round_after_commit()
     return OfferAnswer(offer, None)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 
 from hub.api.errors import not_found
-from hub.api.views import agents, attachments, conversation_actions, conversations, customers, me, messages
+from hub.api.views import agents, attachments, conversation_actions, conversations, customers, me, messages, routing
 
 urlpatterns: list[URLPattern] = [
     path("me/", me.Me.as_view(), name="api-me"),
@@ -30,5 +30,11 @@ urlpatterns: list[URLPattern] = [
     path("teams/", agents.TeamList.as_view(), name="api-teams"),
     path("teams/<int:pk>/", agents.TeamDetail.as_view(), name="api-team"),
     path("attachments/<int:pk>/", attachments.AttachmentDownload.as_view(), name="api-attachment"),
+    path("routing/queues/", routing.QueueList.as_view(), name="api-routing-queues"),
+    path("routing/queues/<int:pk>/", routing.QueueDetail.as_view(), name="api-routing-queue"),
+    path("routing/queues/<int:pk>/waiting/", routing.QueueWaiting.as_view(), name="api-routing-queue-waiting"),
+    path("offers/", routing.OfferList.as_view(), name="api-offers"),
+    path("offers/<int:pk>/accept/", routing.OfferAccept.as_view(), name="api-offer-accept"),
+    path("offers/<int:pk>/decline/", routing.OfferDecline.as_view(), name="api-offer-decline"),
     re_path(r"^.*$", not_found, name="api-not-found"),
 ]

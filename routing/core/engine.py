@@ -632,7 +632,8 @@ class Engine:
                version: dict[int, int], member_of: dict[int, list[_Group]]) -> _Group:
         group = _Group(channel, offer, [], requirements, queue.strategy)
         for agent in self.agents.values():
-            if self._eligible(agent, queue, channel, requirements) and self._can_take(agent, channel, offer=offer):
+            # Room first: in a busy center most agents are full, and that is the cheaper test.
+            if self._can_take(agent, channel, offer=offer) and self._eligible(agent, queue, channel, requirements):
                 group.heap.append(self._heap_item(agent, group, version))
                 member_of.setdefault(agent.id, []).append(group)
         heapq.heapify(group.heap)

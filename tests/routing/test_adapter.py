@@ -258,3 +258,12 @@ def test_returning_customer_goes_to_their_last_agent() -> None:
         second = chat("returning", "me again")
     assert second.pk != first.pk
     assert offer_of(second).agent == alice
+
+
+def test_a_conversation_left_in_a_deactivated_queue_is_placed_again() -> None:
+    side = RoutingQueue.objects.create(name="Side", order=0)
+    conv = sms()  # nobody available: it waits in "Side", the first queue that takes it
+    assert RoutingEntry.objects.get(pk=conv.pk).queue == side
+    RoutingQueue.objects.filter(pk=side.pk).update(active=False)  # behind the actions' back, as in a race
+    alice = agent("alice")
+    assert Conversation.objects.get(pk=conv.pk).assignee == alice
