@@ -5,9 +5,10 @@
    agent finishes a conversation, accepts its offer, and a round runs.
 2. Database-backed latency from the ingest call of a web chat message (the conversation is queued) to the
    `offer.created` frame at the offered agent's websocket, p50/p99, at a steady 100 assignments/s on
-   PostgreSQL with channels-redis and Daphne. 60 agents are connected; each accepts every offer at once over
-   its websocket and resolves the conversation through the API half a second later, so capacity frees up
-   as in a real center.
+   PostgreSQL with channels-redis and Daphne. 20 agents are connected (BENCH_AGENTS); each accepts every
+   offer at once over its websocket and resolves the conversation through the API half a second later, so
+   capacity frees up as in a real center. BENCH_SERVER_LOG=FILE and BENCH_SERVER_LOG_LEVEL=DEBUG keep the
+   server's log, with one line per routing round (its size and time).
 
     .venv/bin/python bench/routing.py                  # both (the second needs PostgreSQL and Redis)
     .venv/bin/python bench/routing.py --only engine
@@ -21,6 +22,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -43,7 +45,7 @@ _spec.loader.exec_module(_ingest)
 PG_BENCH, REDIS = _ingest.PG_BENCH, _ingest.REDIS
 _env, _free_port, _recreate_pg = _ingest._env, _ingest._free_port, _ingest._recreate_pg
 
-AGENTS_WS = 60
+AGENTS_WS = int(os.environ.get("BENCH_AGENTS", "20"))
 
 
 # --- 1. the engine -----------------------------------------------------------------------------------------
@@ -145,7 +147,9 @@ def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
 
     _recreate_pg()
     redis_lib.Redis.from_url(REDIS).flushdb()
-    env = _env(PG_BENCH, tempfile.mkdtemp(prefix="hub-bench-"), REDIS)
+    # Routing rounds run in each process's background runner, as a Celery worker would run them, not inline
+    # in the ingest call or in Daphne's database thread.
+    env = {**_env(PG_BENCH, tempfile.mkdtemp(prefix="hub-bench-"), REDIS), "HUB_TASK_MODE": "inprocess"}
     setup = subprocess.Popen([sys.executable, __file__, "_setup"], env=env, text=True, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     out, err = setup.communicate()
@@ -153,14 +157,19 @@ def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
         raise SystemExit(f"setup failed: {err}")
     creds = json.loads(out.strip().splitlines()[-1])
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "hub.asgi:application"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
-    try:
-        return asyncio.run(_latency_run(port, creds, rate, seconds, env))
-    finally:
-        server.terminate()
-        server.wait(10)
+    server_env = {**env, "HUB_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING")}
+    with open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w") as server_log:
+        server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                   "hub.asgi:application"], env=server_env, stdout=subprocess.DEVNULL,
+                                  stderr=server_log, text=True)
+        try:
+            return asyncio.run(_latency_run(port, creds, rate, seconds, env))
+        finally:
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()  # busy finishing routing rounds in its background thread
 
 
 async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seconds: float,

@@ -168,6 +168,8 @@ LOGGING = {
         "hub": {"level": config.env("HUB_LOG_LEVEL")},
         "connectors": {"level": config.env("HUB_LOG_LEVEL")},
         "web": {"level": config.env("HUB_LOG_LEVEL")},
+        "routing": {"level": config.env("HUB_LOG_LEVEL")},
+        "search": {"level": config.env("HUB_LOG_LEVEL")},
         "celery": {"level": "INFO"},
     },
 }

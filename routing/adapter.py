@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -212,25 +214,83 @@ def apply(decisions: list[Decision], now: dt.datetime) -> int:
 
 _lock = threading.Lock()
 _again = threading.Event()
+# One round at a time in the whole installation (PostgreSQL): concurrent rounds would read the same line
+# and mostly skip each other's locked rows. A process that finds a round running leaves a request in a
+# counter; the running round reads the counter when done and goes again if it moved.
+_ROUND_LOCK_KEY = 0x6875_6272  # "hubr"
+_REQUESTS = "routing_requests"
+
+
+def _round_requests() -> int:
+    with connection.cursor() as cur:
+        cur.execute("SELECT value FROM hub_changecounter WHERE name = %s", [_REQUESTS])
+        row = cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _request_round() -> None:
+    with connection.cursor() as cur:
+        cur.execute("INSERT INTO hub_changecounter (name, value) VALUES (%s, 1) ON CONFLICT (name) DO UPDATE "
+                    "SET value = hub_changecounter.value + 1", [_REQUESTS])
+
+
+def _try_round_lock() -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s)", [_ROUND_LOCK_KEY])
+        row = cur.fetchone()
+    return bool(row and row[0])
+
+
+def _round_unlock() -> None:
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_unlock(%s)", [_ROUND_LOCK_KEY])
 
 
 def route(now: dt.datetime | None = None) -> int:
-    """One routing round, or, when a round is already running in this process, a request that it runs
-    once more when done (rounds are not cheap: they read every waiting conversation)."""
+    """One routing round, or, when a round is already running (in this process, or on PostgreSQL in any),
+    a request that it runs once more when done (rounds are not cheap: they read every waiting
+    conversation)."""
     if not _lock.acquire(blocking=False):
         _again.set()
         return 0
     try:
+        if connection.vendor != "postgresql" or now is not None:
+            return _rounds(now)
         applied = 0
         while True:
-            _again.clear()
-            moment = now or timezone.now()
-            engine = load(moment)
-            applied += apply(engine.tick(_ts(moment)), moment)
-            if not _again.is_set() or now is not None:
+            _request_round()  # before trying the lock: a holder finishing now sees it, or has unlocked
+            if not _try_round_lock():
+                return applied
+            try:
+                while True:
+                    seen = _round_requests()
+                    applied += _rounds(None)
+                    if _round_requests() == seen:
+                        break
+            finally:
+                _round_unlock()
+            if _round_requests() == seen:  # nobody asked between the last check and the unlock
                 return applied
     finally:
         _lock.release()
+
+
+def _rounds(now: dt.datetime | None) -> int:
+    applied = 0
+    while True:
+        _again.clear()
+        moment = now or timezone.now()
+        started = time.perf_counter()
+        engine = load(moment)
+        loaded = time.perf_counter()
+        decisions = engine.tick(_ts(moment))
+        done = apply(decisions, moment)
+        applied += done
+        logger.debug("routing round: %d waiting or offered, %d decisions, %d applied; load %.1f ms, apply %.1f ms",
+                     len(engine.entries), len(decisions), done, (loaded - started) * 1000,
+                     (time.perf_counter() - loaded) * 1000)
+        if not _again.is_set() or now is not None:
+            return applied
 
 
 def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:

@@ -44,6 +44,20 @@ class OfferAnswer:
     conversation: Conversation | None  # assigned to the agent, when accepted
 
 
+def _routing_transaction() -> None:
+    """Called first in each routing transaction. Routing's writes are derived state: if the server
+    crashed right after such a commit, the next round would rebuild an offer or assignment it lost, and
+    clients resuming past the lost events are told to reload. So these commits do not wait for the disk
+    (PostgreSQL's synchronous_commit off for this transaction only). That matters because every commit
+    that publishes events holds the change counter until it is durable: with the disk flush inside that
+    window, routing's several commits per conversation queued behind each other (docs/PERFORMANCE.md)."""
+    # Only as the outermost transaction: inside a caller's transaction (ingestion's, say) SET LOCAL would
+    # relax that caller's commit too.
+    if connection.vendor == "postgresql" and not connection.savepoint_ids:
+        with connection.cursor() as cur:
+            cur.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def _skip_locked() -> bool:
     return bool(connection.features.has_select_for_update_skip_locked)
 
@@ -78,6 +92,7 @@ def do_enter_queue(conversation_id: int, queue: RoutingQueue, *, out_of_hours: b
     already routed."""
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         conv = Conversation.objects.select_for_update(no_key=True).filter(pk=conversation_id).first()
         if conv is None or conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
             return None
@@ -110,6 +125,7 @@ def do_move_queue(conversation_id: int, from_queue_id: int, to_queue: RoutingQue
     """Overflow: a conversation that waited too long moves to another queue, keeping its place by arrival."""
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         entry = (RoutingEntry.objects.select_for_update(no_key=True, skip_locked=_skip_locked())
                  .select_related("conversation").filter(pk=conversation_id, queue_id=from_queue_id,
                          state__in=[RoutingEntry.State.WAITING, RoutingEntry.State.OUT_OF_HOURS]).first())
@@ -156,6 +172,7 @@ def do_offer(conversation_id: int, agent_id: int, queue_id: int, expires_at: dt.
     """Offer the conversation to the agent until `expires_at`, if both are still free for it."""
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         entry = _lock_routable(conversation_id)
         if entry is None:
             return None
@@ -178,6 +195,7 @@ def do_route_assign(conversation_id: int, agent_id: int, queue_id: int | None,
     """Assign without an offer (channels where nobody waits on the line), if both are still free."""
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         entry = _lock_routable(conversation_id)
         if entry is None:
             return None
@@ -233,6 +251,7 @@ def _lock_open_offer(offer_id: int, agent: User | None = None) -> tuple[RoutingO
 def do_accept_offer(agent: User, offer_id: int, now: dt.datetime | None = None) -> OfferAnswer:
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         offer, entry = _lock_open_offer(offer_id, agent)
         if offer.outcome != RoutingOffer.Outcome.PENDING or entry is None:
             raise ActionError(f"this offer is no longer open ({offer.outcome})", field="offer")
@@ -249,6 +268,7 @@ def do_accept_offer(agent: User, offer_id: int, now: dt.datetime | None = None) 
 def do_decline_offer(agent: User, offer_id: int, now: dt.datetime | None = None) -> OfferAnswer:
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         offer, entry = _lock_open_offer(offer_id, agent)
         if offer.outcome != RoutingOffer.Outcome.PENDING or entry is None:
             raise ActionError(f"this offer is no longer open ({offer.outcome})", field="offer")
@@ -272,6 +292,7 @@ def do_expire_offer(offer_id: int, now: dt.datetime | None = None) -> bool:
     """The offer rang out: the conversation goes back in line, and the agent's missed count goes up."""
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         offer, entry = _lock_open_offer(offer_id)
         if offer.outcome != RoutingOffer.Outcome.PENDING or offer.expires_at > now:
             return False
@@ -287,6 +308,7 @@ def do_withdraw_offer(offer_id: int, now: dt.datetime | None = None) -> bool:
     against the agent."""
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         offer, entry = _lock_open_offer(offer_id)
         if offer.outcome != RoutingOffer.Outcome.PENDING:
             return False
@@ -305,6 +327,7 @@ def do_leave_routing(conversation_id: int, now: dt.datetime | None = None) -> bo
     pending offer of it is withdrawn."""
     now = now or timezone.now()
     with transaction.atomic():
+        _routing_transaction()
         entry = RoutingEntry.objects.select_for_update(no_key=True).filter(pk=conversation_id).first()
         if entry is None:
             return False
@@ -320,6 +343,7 @@ def do_leave_routing(conversation_id: int, now: dt.datetime | None = None) -> bo
 def do_set_away_after_misses(agent_id: int) -> bool:
     """After too many offers in a row let expire, the agent is set away (they are probably not there)."""
     with transaction.atomic():
+        _routing_transaction()
         profile = AgentProfile.objects.select_for_update(no_key=True).filter(user_id=agent_id).first()
         if (profile is None or profile.presence != AgentProfile.Presence.AVAILABLE
                 or profile.missed_offers < settings.HUB_ROUTING_MAX_MISSED_OFFERS):
