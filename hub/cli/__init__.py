@@ -12,9 +12,10 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
+from hub.cli import simulate
 from hub.cli.errors import CliError, one_line
 
-COMMANDS = ("up", "migrate", "seed-demo", "token", "createagent", "manage", "worker", "beat")
+COMMANDS = ("up", "migrate", "seed-demo", "token", "createagent", "manage", "worker", "beat", "simulate")
 # Subcommands whose arguments belong to another program (Django's or Celery's) and are passed on as given.
 PASSTHROUGH = ("manage", "worker", "beat")
 
@@ -58,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                        ("beat", "run Celery beat, the periodic jobs (needs HUB_REDIS_URL or HUB_BROKER_URL)")):
         p = sub.add_parser(name, help=text, add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER, help="passed on unchanged")
+
+    # Listed for `hub --help`; main() runs it with its own parser (hub/cli/simulate.py), without Django.
+    simulate.add_arguments(sub.add_parser("simulate", help=simulate.HELP, description=simulate.DESCRIPTION))
     return parser
 
 
@@ -95,6 +99,9 @@ def _handler(command: str) -> Callable[[argparse.Namespace], int]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulate":
+        # Pure computation: no settings to read, no database to reach, so Django is never set up.
+        return simulate.main(argv[1:])
     parser = build_parser()
     if argv and argv[0] in PASSTHROUGH:
         # argparse would take their options (--help, --loglevel...) for its own.
