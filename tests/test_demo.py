@@ -116,6 +116,16 @@ def test_some_assigned_some_waiting(seeded: SeedResult) -> None:
     assert Conversation.objects.filter(status="open", assignee__isnull=False).count() >= 2
 
 
+def test_routing_queues_and_the_waiting_line(seeded: SeedResult) -> None:
+    from hub.models import RoutingEntry, RoutingQueue
+
+    assert set(RoutingQueue.objects.filter(active=True).values_list("name", flat=True)) == {
+        "General", "中文支持 Chinese", "Billing", "VIP"}
+    # Nobody is signed in after seeding: the open unassigned conversations wait in line.
+    waiting = Conversation.objects.filter(status="open", assignee__isnull=True)
+    assert set(RoutingEntry.objects.values_list("conversation_id", flat=True)) >= {c.pk for c in waiting}
+
+
 def test_profiles_notes_tags_and_public_comments(seeded: SeedResult) -> None:
     tiers = set(Customer.objects.values_list("value_tier", flat=True))
     assert {"vip", "gold", "standard"} <= tiers

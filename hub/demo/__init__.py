@@ -43,8 +43,10 @@ def seed_demo() -> SeedResult:
         return SeedResult(loaded=False)
     try:
         with transaction.atomic():
-            cast = Cast(accounts=ensure_default_accounts(), teams=people.create_teams(),
-                        staff=people.create_staff(), timeline=Timeline())
+            teams = people.create_teams()
+            people.create_queues(teams)
+            cast = Cast(accounts=ensure_default_accounts(), teams=teams, staff=people.create_staff(),
+                        timeline=Timeline())
             for story in (*stories_en.STORIES, *stories_zh.STORIES):
                 story(cast)
             backdate(cast.timeline)

@@ -49,6 +49,22 @@ def create_teams() -> dict[str, Team]:
     return teams
 
 
+def create_queues(teams: dict[str, Team]) -> None:
+    """Routing queues that show the model (docs/routing.md): a team queue with a skill and overflow, a
+    Chinese-language queue whose required level relaxes, and the catch-all one."""
+    from hub.actions.routing_config import do_create_queue
+    from routing.adapter import ensure_default_queue
+
+    general = ensure_default_queue()
+    do_create_queue(None, {"name": "中文支持 Chinese", "order": 10, "languages": ["zh"],
+                           "required_skills": {"language:zh": 4}, "relaxation": [[120, 2]],
+                           "overflow_to": general.pk, "overflow_after": 600})
+    do_create_queue(None, {"name": "Billing", "order": 20, "team": teams["Billing"].pk,
+                           "required_skills": {"billing": 2}, "overflow_to": general.pk, "overflow_after": 300})
+    do_create_queue(None, {"name": "VIP", "order": 30, "team": teams["VIP"].pk, "sticky_seconds": 120,
+                           "strategy": "least_occupied"})
+
+
 def create_staff() -> dict[str, User]:
     return {
         login.username: do_create_agent(login.username, password=login.password, display_name=login.display_name,
