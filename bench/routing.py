@@ -5,10 +5,11 @@
    agent finishes a conversation, accepts its offer, and a round runs.
 2. Database-backed latency from the ingest call of a web chat message (the conversation is queued) to the
    `offer.created` frame at the offered agent's websocket, p50/p99, at a steady 100 assignments/s on
-   PostgreSQL with channels-redis and Daphne. 20 agents are connected (BENCH_AGENTS); each accepts every
-   offer at once over its websocket and resolves the conversation through the API half a second later, so
-   capacity frees up as in a real center. BENCH_SERVER_LOG=FILE and BENCH_SERVER_LOG_LEVEL=DEBUG keep the
-   server's log, with one line per routing round (its size and time).
+   PostgreSQL with channels-redis, Daphne and a Celery worker running the routing rounds. 20 agents are
+   connected (BENCH_AGENTS); each accepts every offer at once over its websocket and resolves the
+   conversation through the API half a second later, so capacity frees up as in a real center.
+   BENCH_SERVER_LOG=FILE and BENCH_SERVER_LOG_LEVEL=DEBUG keep the server's and the worker's log, with one
+   line per routing round (its size and time).
 
     .venv/bin/python bench/routing.py                  # both (the second needs PostgreSQL and Redis)
     .venv/bin/python bench/routing.py --only engine
@@ -147,9 +148,10 @@ def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
 
     _recreate_pg()
     redis_lib.Redis.from_url(REDIS).flushdb()
-    # Routing rounds run in each process's background runner, as a Celery worker would run them, not inline
-    # in the ingest call or in Daphne's database thread.
-    env = {**_env(PG_BENCH, tempfile.mkdtemp(prefix="hub-bench-"), REDIS), "HUB_TASK_MODE": "inprocess"}
+    # The production topology (docker-compose): Daphne serves the websockets and the API, a Celery worker
+    # runs the routing rounds, and webhook processes ingest. Rounds in the web process would compete for
+    # its interpreter lock with the event loop serving the sockets.
+    env = {**_env(PG_BENCH, tempfile.mkdtemp(prefix="hub-bench-"), REDIS), "HUB_TASK_MODE": "celery"}
     setup = subprocess.Popen([sys.executable, __file__, "_setup"], env=env, text=True, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
     out, err = setup.communicate()
@@ -162,9 +164,16 @@ def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
         server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                                    "hub.asgi:application"], env=server_env, stdout=subprocess.DEVNULL,
                                   stderr=server_log, text=True)
+        worker = subprocess.Popen([sys.executable, "-m", "hub.cli", "worker", "--pool=solo"], env=server_env,
+                                  stdout=subprocess.DEVNULL, stderr=server_log, text=True)
         try:
             return asyncio.run(_latency_run(port, creds, rate, seconds, env))
         finally:
+            worker.terminate()
+            try:
+                worker.wait(10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
             server.terminate()
             try:
                 server.wait(10)

@@ -91,8 +91,9 @@ def routing_presence(user_id: int, presence: str) -> int:
 
 
 @app.task
-def routing_tick() -> int:
-    """Expire offers, overflow, open queues, relax skills, and offer what can be offered."""
+def routing_tick(requested_at: float | None = None) -> int:
+    """Expire offers, overflow, open queues, relax skills, and offer what can be offered. With
+    `requested_at` (a change asked for this round), skipped if a round began after the request."""
     from routing.adapter import route
 
-    return route()
+    return route(requested_at=requested_at)

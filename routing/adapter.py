@@ -246,10 +246,16 @@ def _round_unlock() -> None:
         cur.execute("SELECT pg_advisory_unlock(%s)", [_ROUND_LOCK_KEY])
 
 
-def route(now: dt.datetime | None = None) -> int:
+_last_round_started = 0.0  # time.time() when this process last began reading state for a round
+
+
+def route(now: dt.datetime | None = None, requested_at: float | None = None) -> int:
     """One routing round, or, when a round is already running (in this process, or on PostgreSQL in any),
     a request that it runs once more when done (rounds are not cheap: they read every waiting
-    conversation)."""
+    conversation). A request made at `requested_at` is already served by any round that began reading
+    after it: a worker working through a backlog of requests runs one round for all of them."""
+    if requested_at is not None and _last_round_started > requested_at:
+        return 0
     if not _lock.acquire(blocking=False):
         _again.set()
         return 0
@@ -276,9 +282,11 @@ def route(now: dt.datetime | None = None) -> int:
 
 
 def _rounds(now: dt.datetime | None) -> int:
+    global _last_round_started
     applied = 0
     while True:
         _again.clear()
+        _last_round_started = time.time()
         moment = now or timezone.now()
         started = time.perf_counter()
         engine = load(moment)
@@ -307,12 +315,12 @@ def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:
         logger.warning("no queue takes conversation %s; it waits in the default queue", conversation_id)
         queue = queue_of(ensure_default_queue())
     actions.do_enter_queue(conversation_id, queues[queue.id], out_of_hours=not queue.is_open(_ts(now)), now=now)
-    return route()
+    return route(requested_at=time.time())
 
 
 def conversation_resolved(conversation_id: int) -> int:
     actions.do_leave_routing(conversation_id)
-    return route()
+    return route(requested_at=time.time())
 
 
 def agent_presence_changed(user_id: int, presence: str) -> int:

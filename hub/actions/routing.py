@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -223,7 +224,7 @@ def round_after_commit() -> None:
         from hub import tasks
         from hub.taskqueue import enqueue
 
-        enqueue(tasks.routing_tick)
+        enqueue(tasks.routing_tick, time.time())
 
     transaction.on_commit(enqueue_round)
 

@@ -267,3 +267,17 @@ def test_a_conversation_left_in_a_deactivated_queue_is_placed_again() -> None:
     RoutingQueue.objects.filter(pk=side.pk).update(active=False)  # behind the actions' back, as in a race
     alice = agent("alice")
     assert Conversation.objects.get(pk=conv.pk).assignee == alice
+
+
+def test_a_request_already_served_by_a_later_round_is_skipped() -> None:
+    """A worker working through a backlog of round requests runs one round for all of them."""
+    import time
+
+    asked = time.time()
+    conv = sms()  # its own round starts after `asked`; nobody is available yet
+    alice = agent("alice", presence="away")
+    AgentProfile.objects.filter(user=alice).update(presence="available")  # behind routing's back
+    assert adapter.route(requested_at=asked) == 0  # a round began after the request: nothing to do
+    assert Conversation.objects.get(pk=conv.pk).assignee is None
+    assert adapter.route(requested_at=time.time()) == 1
+    assert Conversation.objects.get(pk=conv.pk).assignee == alice
