@@ -354,6 +354,48 @@ def do_set_away_after_misses(agent_id: int) -> bool:
     return True
 
 
+def do_move_to_queue(actor: User, conversation: Conversation, queue: RoutingQueue,
+                     now: dt.datetime | None = None) -> Conversation:
+    """Send a conversation to a queue's line (an agent or supervisor transferring it there). A waiting
+    conversation keeps its arrival time, so its place; an assigned one is unassigned and joins the line
+    now; a pending offer of it is withdrawn."""
+    if not queue.active:
+        raise ActionError("that queue is not active", field="queue")
+    now = now or timezone.now()
+    offer_id = RoutingEntry.objects.filter(pk=conversation.pk).values_list("offer_id", flat=True).first()
+    with transaction.atomic():
+        # The lock order of every routing action: offer, then entry, then conversation.
+        if offer_id is not None:
+            RoutingOffer.objects.select_for_update(no_key=True).filter(pk=offer_id).first()
+        entry = RoutingEntry.objects.select_for_update(no_key=True).filter(pk=conversation.pk).first()
+        conv = Conversation.objects.select_for_update(no_key=True).get(pk=conversation.pk)
+        if conv.status == Conversation.Status.RESOLVED:
+            raise ActionError("a resolved conversation needs no agent; reopen it first", field="queue")
+        if entry is not None and entry.offer_id is not None:
+            do_withdraw_offer(entry.offer_id, now)
+            entry.refresh_from_db()
+        if conv.assignee_id is not None:
+            if entry is not None:
+                entry.delete()
+            conv = do_assign(actor, conv, None, reason="moved_to_queue")
+            entry = None
+        out_of_hours = _queue_closed(queue, now)
+        if entry is None:
+            do_enter_queue(conv.pk, queue, out_of_hours=out_of_hours, now=now)
+        elif entry.queue_id != queue.pk:
+            do_move_queue(conv.pk, entry.queue_id, queue, out_of_hours=out_of_hours, reason="moved", now=now)
+            RoutingEntry.objects.filter(pk=conv.pk).update(declined={})
+        audit.record("routing.moved_to_queue", actor, conversation=conv, queue=queue.pk)
+        round_after_commit()
+    return conv
+
+
+def _queue_closed(queue: RoutingQueue, now: dt.datetime) -> bool:
+    from routing.adapter import queue_of
+
+    return not queue_of(queue).is_open(now.timestamp())
+
+
 def do_requeue_from_agent(conversation_id: int, agent_id: int, reason: str) -> bool:
     """Take a conversation back from an agent (gone offline with it unanswered): unassigned, it needs an
     agent again and routing puts it back in line."""

@@ -20,6 +20,7 @@ urlpatterns: list[URLPattern] = [
     path("conversations/<int:pk>/snooze/", conversation_actions.Snooze.as_view(), name="api-snooze"),
     path("conversations/<int:pk>/tags/", conversation_actions.SetTags.as_view(), name="api-tags"),
     path("conversations/<int:pk>/priority/", conversation_actions.SetPriority.as_view(), name="api-priority"),
+    path("conversations/<int:pk>/queue/", conversation_actions.MoveToQueue.as_view(), name="api-move-to-queue"),
     path("customers/", customers.CustomerList.as_view(), name="api-customers"),
     path("customers/<int:pk>/", customers.CustomerDetail.as_view(), name="api-customer"),
     path("customers/<int:pk>/merge/", customers.CustomerMergeInto.as_view(), name="api-customer-merge"),

@@ -495,3 +495,24 @@ def test_admin_shows_offers_read_only(admin_client: Client, org: Org) -> None:
     assert admin_client.get(f"/admin/hub/routingoffer/{offer.pk}/change/").status_code == 200  # view only
     assert admin_client.get("/admin/hub/routingoffer/add/").status_code == 403
     assert admin_client.post(f"/admin/hub/routingoffer/{offer.pk}/delete/").status_code == 403
+
+
+# --- moving a conversation to a queue ------------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_move_a_conversation_to_a_queue(org: Org) -> None:
+    general = catch_all()
+    side = RoutingQueue.objects.create(name="Escalations", order=5, channels=["voice"])
+    conv = h.conversation(org.team_a)
+    client = h.client_for(org.alice)
+    url = f"/api/v1/conversations/{conv.pk}/queue/"
+    assert client.post(url, {"queue": 999999}, format="json").json() == {"queue": ["no such queue"]}
+    for body in ({}, {"queue": "x"}):
+        assert client.post(url, body, format="json").status_code == 400
+    response = client.post(url, {"queue": side.pk}, format="json")
+    assert response.status_code == 200 and response.json()["id"] == conv.pk
+    assert RoutingEntry.objects.get(pk=conv.pk).queue == side
+    assert client.post(url, {"queue": general.pk}, format="json").status_code == 200
+    assert RoutingEntry.objects.get(pk=conv.pk).queue == general
+    # Someone who may not see the conversation gets a 404, as for every conversation action.
+    assert h.client_for(org.bob).post(url, {"queue": side.pk}, format="json").status_code == 404

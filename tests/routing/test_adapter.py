@@ -281,3 +281,29 @@ def test_a_request_already_served_by_a_later_round_is_skipped() -> None:
     assert Conversation.objects.get(pk=conv.pk).assignee is None
     assert adapter.route(requested_at=time.time()) == 1
     assert Conversation.objects.get(pk=conv.pk).assignee == alice
+
+
+def test_moving_a_conversation_to_a_queue() -> None:
+    from hub.actions.routing import do_move_to_queue
+
+    vip_team = f.team("VIP")
+    vip = RoutingQueue.objects.create(name="VIP", order=5, team=vip_team)
+    alice = agent("alice")
+    bob = agent("bob", presence="away", teams=[vip_team])
+    conv = chat()
+    offer = offer_of(conv)
+    assert offer.agent == alice  # General queue: alice is the only one available
+    do_move_to_queue(alice, conv, vip)  # an agent sends it to the VIP line
+    assert RoutingOffer.objects.get(pk=offer.pk).outcome == "withdrawn"
+    entry = RoutingEntry.objects.get(pk=conv.pk)
+    assert entry.queue == vip and entry.state == "waiting"  # alice is not in the VIP team
+    do_set_presence(bob, bob.agent, "available")  # type: ignore[attr-defined]
+    do_accept_offer(bob, offer_of(conv).pk)
+    # Assigned, then moved back to General: unassigned and in line there.
+    do_move_to_queue(bob, conv, adapter.ensure_default_queue())
+    conv.refresh_from_db()
+    assert conv.assignee is None or conv.assignee == alice
+    assert offer_of(conv).agent == alice
+    with pytest.raises(ActionError, match="not active"):
+        RoutingQueue.objects.filter(pk=vip.pk).update(active=False)
+        do_move_to_queue(bob, conv, RoutingQueue.objects.get(pk=vip.pk))

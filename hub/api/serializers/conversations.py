@@ -79,6 +79,10 @@ class TagsSerializer(serializers.Serializer[Any]):
                                  help_text="The complete new tag list (replaces the current one)")
 
 
+class QueueMoveSerializer(serializers.Serializer[Any]):
+    queue = serializers.IntegerField(help_text="id of the routing queue (GET /api/v1/routing/queues/)")
+
+
 class PrioritySerializer(serializers.Serializer[Any]):
     priority = serializers.ChoiceField(choices=Conversation.Priority.choices, required=False,
                                        help_text="0 low, 1 normal, 2 high, 3 urgent")

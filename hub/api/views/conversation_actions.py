@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hub.access import access_conversation
+from hub.actions import ActionError
 from hub.actions.conversations import (
     check_assignee,
     do_assign,
@@ -22,16 +23,18 @@ from hub.actions.conversations import (
     do_set_tags,
     do_transfer,
 )
+from hub.actions.routing import do_move_to_queue
 from hub.api.base import AgentAPIView
 from hub.api.serializers.conversations import (
     AssignSerializer,
     ConversationSerializer,
     PrioritySerializer,
+    QueueMoveSerializer,
     SnoozeSerializer,
     TagsSerializer,
     TransferSerializer,
 )
-from hub.models import Conversation
+from hub.models import Conversation, RoutingQueue
 
 
 class _NoBody(serializers.Serializer[Any]):
@@ -101,6 +104,19 @@ class SetTags(ConversationAction):
 
     def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
         return do_set_tags(self.user, conversation, data["tags"])
+
+
+class MoveToQueue(ConversationAction):
+    """Send the conversation to a routing queue's line: unassigned if it was assigned, its offer withdrawn."""
+
+    serializer_class = QueueMoveSerializer
+
+    def perform(self, conversation: Conversation, data: dict[str, Any]) -> Conversation:
+        queue = RoutingQueue.objects.filter(pk=data["queue"]).first()
+        if queue is None:
+            raise ActionError("no such queue", field="queue")
+        do_move_to_queue(self.user, conversation, queue)
+        return Conversation.objects.get(pk=conversation.pk)
 
 
 class SetPriority(ConversationAction):
