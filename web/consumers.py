@@ -17,7 +17,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
+from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from hub.events import pusher
@@ -69,8 +69,7 @@ def _set_presence(user: Any, presence: str) -> str:
     return ""
 
 
-@database_sync_to_async
-def _answer_offer(user: Any, offer_id: Any, accept: bool) -> str:
+def _answer_offer_sync(user: Any, offer_id: Any, accept: bool) -> str:
     from hub.actions import ActionError
     from hub.actions.routing import do_accept_offer, do_decline_offer
 
@@ -81,6 +80,12 @@ def _answer_offer(user: Any, offer_id: Any, accept: bool) -> str:
     except ActionError as exc:
         return str(exc)
     return ""
+
+
+# Answering an offer is what the customer waits on: it runs in the thread pool, not on the one thread that
+# every consumer's and every synchronous view's database work shares by default (thread_sensitive), where
+# it queued behind them. It needs no thread affinity: one transaction, its own connection.
+_answer_offer = DatabaseSyncToAsync(_answer_offer_sync, thread_sensitive=False)
 
 
 class AgentConsumer(AsyncJsonWebsocketConsumer):
