@@ -328,7 +328,9 @@ def agent_presence_changed(user_id: int, presence: str) -> int:
     hands back the conversations still awaiting their answer (per queue); then a round runs."""
     now = timezone.now()
     engine = load(now, extra_agents=[user_id])
-    if user_id in engine.agents and presence != "available":
+    # Only while the change still holds: a late task for "away" must not withdraw the offer of an agent
+    # who is available again.
+    if user_id in engine.agents and presence != "available" and engine.agents[user_id].presence == presence:
         # The engine decides what leaving means; it is told of the change against the previous state.
         engine.agents[user_id].presence = "available"
         _mark_needs_answer(engine, user_id)

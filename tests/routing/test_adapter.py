@@ -307,3 +307,12 @@ def test_moving_a_conversation_to_a_queue() -> None:
     with pytest.raises(ActionError, match="not active"):
         RoutingQueue.objects.filter(pk=vip.pk).update(active=False)
         do_move_to_queue(bob, conv, RoutingQueue.objects.get(pk=vip.pk))
+
+
+def test_a_late_presence_task_does_not_undo_a_newer_presence() -> None:
+    alice = agent("alice")
+    conv = chat()
+    offer = offer_of(conv)
+    # The task for an "away" that was already reversed (away, then available again) runs late.
+    adapter.agent_presence_changed(alice.pk, "away")
+    assert RoutingOffer.objects.get(pk=offer.pk).outcome == "pending"
