@@ -92,8 +92,12 @@ def ensure_default_queue() -> RoutingQueue:
 
 
 def _queues() -> dict[int, RoutingQueue]:
-    ensure_default_queue()
-    return {q.pk: q for q in RoutingQueue.objects.filter(active=True)}
+    """The active queues, with a catch-all among them (one query when it exists: this runs every round)."""
+    queues = {q.pk: q for q in RoutingQueue.objects.filter(active=True)}
+    if not any(q.team_id is None and not q.channels and not q.languages for q in queues.values()):
+        default = ensure_default_queue()
+        queues[default.pk] = default
+    return queues
 
 
 def _engine(queues: dict[int, RoutingQueue]) -> Engine:
@@ -113,14 +117,17 @@ def load(now: dt.datetime, extra_agents: Iterable[int] = ()) -> Engine:
     every conversation waiting, out of hours or offered."""
     queues = _queues()
     engine = _engine(queues)
-    _replace_strays(engine, queues, now)
     entries = list(
-        RoutingEntry.objects.filter(queue_id__in=queues)
+        RoutingEntry.objects
         .values("conversation_id", "queue_id", "state", "arrived_at", "queue_since", "sticky_agent_id", "declined",
                 "offer__agent_id", "offer__expires_at", "conversation__channel", "conversation__team_id",
                 "conversation__priority", "conversation__escalated", "conversation__assignee_id",
                 "conversation__status", "conversation__customer__language", "conversation__customer__value_tier")
     )
+    strays = [(e["conversation_id"], e["queue_id"]) for e in entries if e["queue_id"] not in queues]
+    if strays:
+        _replace_strays(engine, queues, strays, now)  # placed again; routed from the next round
+        entries = [e for e in entries if e["queue_id"] in queues]
     offered_to = {e["offer__agent_id"] for e in entries if e["state"] == RoutingEntry.State.OFFERED}
     # Signed-in agents, plus whoever holds an offer (even a deactivated account: its offer must expire).
     profiles = list(AgentProfile.objects.select_related("user").filter(Q(user_id__in=offered_to) | (
@@ -165,11 +172,11 @@ def load(now: dt.datetime, extra_agents: Iterable[int] = ()) -> Engine:
     return engine
 
 
-def _replace_strays(engine: Engine, queues: dict[int, RoutingQueue], now: dt.datetime) -> None:
+def _replace_strays(engine: Engine, queues: dict[int, RoutingQueue], strays: list[tuple[int, int]],
+                    now: dt.datetime) -> None:
     """Conversations left in a queue deactivated meanwhile (one entered it while it was being switched
     off) move to the queue that takes them now; routing only reads active queues."""
-    for cid, queue_id in RoutingEntry.objects.exclude(queue_id__in=queues).values_list("conversation_id",
-                                                                                       "queue_id"):
+    for cid, queue_id in strays:
         conv = Conversation.objects.select_related("customer").filter(pk=cid).first()
         if conv is None:
             continue
@@ -177,6 +184,9 @@ def _replace_strays(engine: Engine, queues: dict[int, RoutingQueue], now: dt.dat
             target = engine.queue_for(contact_of(conv))
         except RoutingError:
             target = queue_of(ensure_default_queue())
+        offer_id = RoutingEntry.objects.filter(pk=cid).values_list("offer_id", flat=True).first()
+        if offer_id is not None:
+            actions.do_withdraw_offer(offer_id, now)  # nobody would expire it in a queue routing ignores
         actions.do_move_queue(cid, queue_id, queues[target.id], out_of_hours=not target.is_open(_ts(now)),
                               reason="queue_inactive", now=now)
 

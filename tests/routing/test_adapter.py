@@ -316,3 +316,17 @@ def test_a_late_presence_task_does_not_undo_a_newer_presence() -> None:
     # The task for an "away" that was already reversed (away, then available again) runs late.
     adapter.agent_presence_changed(alice.pk, "away")
     assert RoutingOffer.objects.get(pk=offer.pk).outcome == "pending"
+
+
+def test_an_offer_left_in_a_deactivated_queue_is_withdrawn_and_the_conversation_placed_again() -> None:
+    side = RoutingQueue.objects.create(name="Side", order=0)
+    alice = agent("alice")
+    conv = chat()
+    offer = offer_of(conv)
+    assert RoutingEntry.objects.get(pk=conv.pk).queue == side
+    RoutingQueue.objects.filter(pk=side.pk).update(active=False)  # behind the actions' back
+    adapter.route()
+    assert RoutingOffer.objects.get(pk=offer.pk).outcome == "withdrawn"
+    adapter.route()
+    assert RoutingEntry.objects.get(pk=conv.pk).queue.name == "General"
+    assert offer_of(conv).agent == alice and offer_of(conv).pk != offer.pk
