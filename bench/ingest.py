@@ -24,10 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script, this folder comes first on sys.path, and bench/routing.py would hide the `routing`
+# package (a Django app): the project root takes its place.
+sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent)]
 PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 PG_BENCH = "postgres://postgres@127.0.0.1:5432/hub_bench"
 REDIS = "redis://127.0.0.1:6379/14"
@@ -115,17 +119,36 @@ def child_load(worker: int, workers: int, rate: float, count: int, start: float)
 
     account = ensure_default_accounts()["sms"]
     do_ingest_message(account, InboundMessage(f"warm-{worker}", Sender("phone", f"+1418{worker:07d}")))
-    late = 0
+    late = [0]
+    for i, called in paced(worker, workers, rate, count, start, late):
+        do_ingest_message(account, InboundMessage(f"lat-{i}", Sender("phone", f"+1417555{i % 200:04d}"),
+                                                  text=f"lat {i} {called!r}"))
+    print(json.dumps({"late": late[0]}))
+
+
+def paced(worker: int, workers: int, rate: float, count: int, start: float,
+          late: list[int]) -> Iterator[tuple[int, float]]:
+    """Indexes `worker`, `worker + workers`, ... of a stream at `rate` per second from `start`, each yielded
+    with the wall-clock time it is sent at; `late[0]` counts sends more than 50 ms behind schedule."""
     for i in range(worker, count, workers):
         delay = start + i / rate - time.time()
         if delay > 0:
             time.sleep(delay)
         elif delay < -0.05:
-            late += 1
-        called = time.time()
-        do_ingest_message(account, InboundMessage(f"lat-{i}", Sender("phone", f"+1417555{i % 200:04d}"),
-                                                  text=f"lat {i} {called!r}"))
-    print(json.dumps({"late": late}))
+            late[0] += 1
+        yield i, time.time()
+
+
+async def wait_for_port(port: int, what: str = "daphne") -> None:
+    deadline = time.time() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.time() > deadline:
+                raise SystemExit(f"{what} did not start") from None
+            await asyncio.sleep(0.2)
 
 
 def child_cpu(count: int) -> None:
@@ -218,15 +241,7 @@ async def _latency_run(port: int, cookie: str, rate: float, seconds: float,
                        env: dict[str, str]) -> dict[str, Any]:
     import aiohttp
 
-    deadline = time.time() + 20
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit("daphne did not start") from None
-            await asyncio.sleep(0.2)
+    await wait_for_port(port)
 
     total = int(rate * seconds)
     warmup = int(rate)  # the first second is not counted

@@ -129,18 +129,12 @@ def child_load(worker: int, workers: int, rate: float, count: int, start: float)
     from hub.channel_accounts import ensure_default_accounts
 
     account = ensure_default_accounts()["webchat"]
-    late = 0
-    for i in range(worker, count, workers):
-        delay = start + i / rate - time.time()
-        if delay > 0:
-            time.sleep(delay)
-        elif delay < -0.05:
-            late += 1
-        called = time.time()
+    late = [0]
+    for i, called in _ingest.paced(worker, workers, rate, count, start, late):
         # A new visitor each time: a new conversation that needs an agent. Routing runs after commit.
         do_ingest_message(account, InboundMessage(f"route-{i}", Sender("webchat", f"bench-visitor-{i}"),
                                                   text=f"route {i} {called!r}"))
-    print(json.dumps({"late": late}))
+    print(json.dumps({"late": late[0]}))
 
 
 def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
@@ -183,19 +177,9 @@ def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
 
 async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seconds: float,
                        env: dict[str, str]) -> dict[str, Any]:
-    import socket
-
     import aiohttp
 
-    deadline = time.time() + 20
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if time.time() > deadline:
-                raise SystemExit("daphne did not start") from None
-            await asyncio.sleep(0.2)
+    await _ingest.wait_for_port(port)
     total = int(rate * seconds)
     warmup = int(rate)
     latencies: list[float] = []

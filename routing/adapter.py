@@ -30,7 +30,6 @@ from routing.core import (
     Agent,
     AgentSetAway,
     Assigned,
-    BusinessHours,
     Contact,
     Decision,
     Engine,
@@ -39,7 +38,6 @@ from routing.core import (
     Offered,
     OutOfHours,
     Overflowed,
-    Queue,
     Queued,
     Released,
     RoutingError,
@@ -56,31 +54,6 @@ def _ts(value: dt.datetime | None) -> float:
 
 def _dt(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
-
-
-def hours_of(raw: object) -> BusinessHours | None:
-    """Business hours from a queue's JSON (validated by the API and admin; malformed parts are ignored
-    here rather than stopping routing)."""
-    if not isinstance(raw, dict) or not raw:
-        return None
-    weekly: dict[int, tuple[tuple[int, int], ...]] = {}
-    for day, spans in (raw.get("weekly") or {}).items():
-        weekly[int(day)] = tuple((int(a), int(b)) for a, b in spans)
-    return BusinessHours(str(raw.get("timezone") or "UTC"), weekly, frozenset(raw.get("closed_dates") or ()))
-
-
-def queue_of(model: RoutingQueue) -> Queue:
-    return Queue(
-        id=model.pk, name=model.name, order=model.order, team_id=model.team_id,
-        channels=frozenset(model.channels or ()), languages=frozenset(model.languages or ()),
-        required_skills={str(k): int(v) for k, v in (model.required_skills or {}).items()},
-        strategy=model.strategy, aging_seconds=model.aging_seconds,
-        overflow_to=model.overflow_to_id, overflow_after=model.overflow_after, hours=hours_of(model.hours),
-        offer_timeouts={str(k): float(v) for k, v in (model.offer_timeouts or {}).items()},
-        auto_assign_channels=frozenset(model.auto_assign_channels or ()), sticky_seconds=model.sticky_seconds,
-        relaxation=tuple((float(a), int(b)) for a, b in (model.relaxation or ())),
-        requeue_on_offline=model.requeue_on_offline, aht_seconds=model.aht_seconds,
-    )
 
 
 def ensure_default_queue() -> RoutingQueue:
@@ -101,7 +74,7 @@ def _queues() -> dict[int, RoutingQueue]:
 
 
 def _engine(queues: dict[int, RoutingQueue]) -> Engine:
-    return Engine([queue_of(q) for q in queues.values()],
+    return Engine([q.engine_queue() for q in queues.values()],
                   max_missed_offers=settings.HUB_ROUTING_MAX_MISSED_OFFERS,
                   reoffer_after=float(settings.HUB_ROUTING_REOFFER_SECONDS))
 
@@ -183,7 +156,7 @@ def _replace_strays(engine: Engine, queues: dict[int, RoutingQueue], strays: lis
         try:
             target = engine.queue_for(contact_of(conv))
         except RoutingError:
-            target = queue_of(ensure_default_queue())
+            target = ensure_default_queue().engine_queue()
         offer_id = RoutingEntry.objects.filter(pk=cid).values_list("offer_id", flat=True).first()
         if offer_id is not None:
             actions.do_withdraw_offer(offer_id, now)  # nobody would expire it in a queue routing ignores
@@ -212,7 +185,7 @@ def apply(decisions: list[Decision], now: dt.datetime) -> int:
         elif isinstance(d, Overflowed):
             queues = queues or _queues()
             ok = actions.do_move_queue(d.conversation_id, d.from_queue, queues[d.to_queue],
-                                       out_of_hours=not queue_of(queues[d.to_queue]).is_open(_ts(now)),
+                                       out_of_hours=not queues[d.to_queue].is_open_at(now),
                                        reason="overflow", now=now)
         elif isinstance(d, Released) and d.reason == "agent_offline":
             ok = actions.do_requeue_from_agent(d.conversation_id, d.agent_id, d.reason)
@@ -323,7 +296,7 @@ def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:
         queue = engine.queue_for(contact_of(conv))
     except RoutingError:
         logger.warning("no queue takes conversation %s; it waits in the default queue", conversation_id)
-        queue = queue_of(ensure_default_queue())
+        queue = ensure_default_queue().engine_queue()
     actions.do_enter_queue(conversation_id, queues[queue.id], out_of_hours=not queue.is_open(_ts(now)), now=now)
     return route(requested_at=time.time())
 

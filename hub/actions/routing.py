@@ -168,19 +168,27 @@ def _lock_agent_with_room(agent_id: int, channel: str, *, offer: bool) -> AgentP
     return profile if can_take(agent_record(profile), channel, offer=offer) else None
 
 
+def _lock_pair(conversation_id: int, agent_id: int, *, offer: bool) -> tuple[RoutingEntry, AgentProfile] | None:
+    """Both sides of a routing decision, locked, if both still hold: the conversation waits for an agent
+    and the agent has room for it."""
+    entry = _lock_routable(conversation_id)
+    if entry is None:
+        return None
+    profile = _lock_agent_with_room(agent_id, entry.conversation.channel, offer=offer)
+    return (entry, profile) if profile is not None else None
+
+
 def do_offer(conversation_id: int, agent_id: int, queue_id: int, expires_at: dt.datetime,
              now: dt.datetime | None = None) -> RoutingOffer | None:
     """Offer the conversation to the agent until `expires_at`, if both are still free for it."""
     now = now or timezone.now()
     with transaction.atomic():
         _routing_transaction()
-        entry = _lock_routable(conversation_id)
-        if entry is None:
+        locked = _lock_pair(conversation_id, agent_id, offer=True)
+        if locked is None:
             return None
+        entry, profile = locked
         conv = entry.conversation
-        profile = _lock_agent_with_room(agent_id, conv.channel, offer=True)
-        if profile is None:
-            return None
         offer = RoutingOffer.objects.create(conversation=conv, agent_id=agent_id, queue_id=queue_id,
                                             created_at=now, expires_at=expires_at)
         entry.state, entry.offer = RoutingEntry.State.OFFERED, offer
@@ -197,14 +205,10 @@ def do_route_assign(conversation_id: int, agent_id: int, queue_id: int | None,
     now = now or timezone.now()
     with transaction.atomic():
         _routing_transaction()
-        entry = _lock_routable(conversation_id)
-        if entry is None:
+        locked = _lock_pair(conversation_id, agent_id, offer=False)
+        if locked is None:
             return None
-        conv = entry.conversation
-        profile = _lock_agent_with_room(agent_id, conv.channel, offer=False)
-        if profile is None:
-            return None
-        return _assign(entry, profile, reason="routing", now=now)
+        return _assign(*locked, reason="routing", now=now)
 
 
 def _assign(entry: RoutingEntry, profile: AgentProfile, *, reason: str, now: dt.datetime) -> Conversation:
@@ -379,7 +383,7 @@ def do_move_to_queue(actor: User, conversation: Conversation, queue: RoutingQueu
                 entry.delete()
             conv = do_assign(actor, conv, None, reason="moved_to_queue")
             entry = None
-        out_of_hours = _queue_closed(queue, now)
+        out_of_hours = not queue.is_open_at(now)
         if entry is None:
             do_enter_queue(conv.pk, queue, out_of_hours=out_of_hours, now=now)
         elif entry.queue_id != queue.pk:
@@ -388,12 +392,6 @@ def do_move_to_queue(actor: User, conversation: Conversation, queue: RoutingQueu
         audit.record("routing.moved_to_queue", actor, conversation=conv, queue=queue.pk)
         round_after_commit()
     return conv
-
-
-def _queue_closed(queue: RoutingQueue, now: dt.datetime) -> bool:
-    from routing.adapter import queue_of
-
-    return not queue_of(queue).is_open(now.timestamp())
 
 
 def do_requeue_from_agent(conversation_id: int, agent_id: int, reason: str) -> bool:

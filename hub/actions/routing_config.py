@@ -2,7 +2,7 @@
 
 `check_queue_config` is the one validation of a queue's configuration, used by the actions below and by
 the admin form, so that the engine never meets a configuration it would refuse or misread (routing reads
-the JSON fields with little checking: routing/adapter.py queue_of, hours_of).
+the JSON fields with little checking: RoutingQueue.engine_queue in hub/models/routing.py).
 
 Two rules keep conversations from being stranded, because routing only loads active queues:
 
@@ -34,7 +34,7 @@ from hub import audit
 from hub.actions import ActionError
 from hub.actions.routing import do_move_queue, do_withdraw_offer, round_after_commit
 from hub.models import Conversation, RoutingEntry, RoutingOffer, RoutingQueue, Team
-from routing.adapter import contact_of, ensure_default_queue, queue_of
+from routing.adapter import contact_of, ensure_default_queue
 from routing.core import Engine, RoutingError
 from routing.core.model import STRATEGIES
 
@@ -292,7 +292,7 @@ def _relocate_entries(queue: RoutingQueue, now: dt.datetime) -> int:
     engine = Engine()
     for other in others.values():
         try:
-            engine.set_queue(queue_of(other))
+            engine.set_queue(other.engine_queue())
         except RoutingError:
             continue  # saved around this validation (a shell); not a place to send conversations
     convs = Conversation.objects.select_related("customer").in_bulk([e.conversation_id for e in entries])
@@ -307,7 +307,7 @@ def _relocate_entries(queue: RoutingQueue, now: dt.datetime) -> int:
             target = ensure_default_queue()
         if target.pk == queue.pk:
             continue  # cannot happen while _check_keeps_a_catch_all holds
-        moved += do_move_queue(conv.pk, queue.pk, target, out_of_hours=not queue_of(target).is_open(now.timestamp()),
+        moved += do_move_queue(conv.pk, queue.pk, target, out_of_hours=not target.is_open_at(now),
                                reason="queue_removed", now=now)
     return moved
 

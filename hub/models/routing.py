@@ -6,11 +6,13 @@ conversations plus their pending offer, so there is no second copy of it to drif
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 
-from routing.core.model import DEFAULT_AUTO_ASSIGN, STRATEGIES
+from routing.core.model import DEFAULT_AUTO_ASSIGN, STRATEGIES, BusinessHours, Queue
 
 
 def _default_auto_assign() -> list[str]:
@@ -53,6 +55,33 @@ class RoutingQueue(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def engine_queue(self) -> Queue:
+        """This queue as the routing engine sees it (routing/core/model.py)."""
+        return Queue(
+            id=self.pk, name=self.name, order=self.order, team_id=self.team_id,
+            channels=frozenset(self.channels or ()), languages=frozenset(self.languages or ()),
+            required_skills={str(k): int(v) for k, v in (self.required_skills or {}).items()},
+            strategy=self.strategy, aging_seconds=self.aging_seconds,
+            overflow_to=self.overflow_to_id, overflow_after=self.overflow_after, hours=self.business_hours(),
+            offer_timeouts={str(k): float(v) for k, v in (self.offer_timeouts or {}).items()},
+            auto_assign_channels=frozenset(self.auto_assign_channels or ()), sticky_seconds=self.sticky_seconds,
+            relaxation=tuple((float(a), int(b)) for a, b in (self.relaxation or ())),
+            requeue_on_offline=self.requeue_on_offline, aht_seconds=self.aht_seconds,
+        )
+
+    def business_hours(self) -> BusinessHours | None:
+        """The `hours` JSON (validated by hub/actions/routing_config.py; None: always open)."""
+        raw = self.hours
+        if not isinstance(raw, dict) or not raw:
+            return None
+        weekly = {int(day): tuple((int(a), int(b)) for a, b in spans)
+                  for day, spans in (raw.get("weekly") or {}).items()}
+        return BusinessHours(str(raw.get("timezone") or "UTC"), weekly, frozenset(raw.get("closed_dates") or ()))
+
+    def is_open_at(self, moment: dt.datetime) -> bool:
+        hours = self.business_hours()
+        return hours is None or hours.is_open(moment.timestamp())
 
 
 class RoutingEntry(models.Model):

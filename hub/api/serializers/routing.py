@@ -17,7 +17,6 @@ from rest_framework import serializers
 from hub.api.serializers.conversations import ConversationSerializer
 from hub.events.payloads import conversation_data
 from hub.models import Conversation, RoutingEntry, RoutingOffer, RoutingQueue, Team
-from routing.adapter import queue_of
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 
@@ -97,7 +96,7 @@ class QueueSerializer(serializers.ModelSerializer[RoutingQueue]):
     def get_open_now(self, queue: RoutingQueue) -> bool | None:
         now = self.context.get("now", time.time())  # one instant for a whole list
         try:
-            return queue_of(queue).is_open(now)
+            return queue.engine_queue().is_open(now)
         except (ValueError, TypeError, KeyError, AttributeError):  # hours written around validation
             return None
 

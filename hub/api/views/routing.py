@@ -161,9 +161,10 @@ class OfferList(AgentAPIView):
 
 class OfferAnswerView(AgentAPIView):
     serializer_class = OfferAnswerSerializer
+    accept = True
 
     def perform(self, pk: int) -> OfferAnswer:
-        raise NotImplementedError
+        return (do_accept_offer if self.accept else do_decline_offer)(self.user, pk)
 
     def _mine(self, pk: int) -> bool:
         return RoutingOffer.objects.filter(pk=pk, agent_id=self.user.pk).exists()
@@ -193,9 +194,6 @@ _ANSWER_RESPONSES = {
 
 
 class OfferAccept(OfferAnswerView):
-    def perform(self, pk: int) -> OfferAnswer:
-        return do_accept_offer(self.user, pk)
-
     @extend_schema(request=None, responses=_ANSWER_RESPONSES)
     def post(self, request: Request, pk: int) -> Response:
         """Accept: the conversation is assigned to you."""
@@ -203,8 +201,7 @@ class OfferAccept(OfferAnswerView):
 
 
 class OfferDecline(OfferAnswerView):
-    def perform(self, pk: int) -> OfferAnswer:
-        return do_decline_offer(self.user, pk)
+    accept = False
 
     @extend_schema(request=None, responses=_ANSWER_RESPONSES)
     def post(self, request: Request, pk: int) -> Response:
