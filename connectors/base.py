@@ -11,7 +11,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 
 class Capability:
@@ -62,6 +62,10 @@ class InboundMessage:
     sent_at: datetime | None = None
     language: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # The hub's conversation id this message says it continues, from something the connector verified
+    # (an HMAC-signed reply address). Used after `thread_keys`, and only within the sender's own
+    # conversations: a hint never moves a message into a stranger's conversation.
+    conversation_hint: int | None = None
 
 
 DeliveryState = Literal["sent", "delivered", "read", "failed"]
@@ -92,13 +96,37 @@ class CallEvent:
 
 
 @dataclass(frozen=True)
+class IdentityEvent:
+    """News about a sender rather than a message: consent (an SMS STOP or START) or a follow.
+
+    `opt_out` makes the hub refuse outbound messages to `sender` from this account, with a reason the agent
+    sees, until an `opt_in`; `follow` / `unfollow` are kept on the identity and shown to agents."""
+
+    sender: Sender
+    change: Literal["opt_out", "opt_in", "follow", "unfollow"]
+    keyword: str = ""
+    at: datetime | None = None
+
+
+InboundEvent = InboundMessage | DeliveryStatus | CallEvent | IdentityEvent
+
+
+@dataclass(frozen=True)
 class AccountInfo:
-    """The channel account a connector works for, as plain data."""
+    """The channel account a connector works for, as plain data.
+
+    `config` holds the account's settings and credentials (for a channel's default account, overlaid with
+    the `HUB_*` variables the connector names in `default_account_env`). `signing_key` is a secret the hub
+    derives for this account, for what the connector signs itself (reply-address tokens). `public_url` is
+    HUB_PUBLIC_URL, for callback URLs handed to the provider."""
 
     id: int
     channel: str
     address: str
     config: Mapping[str, Any] = field(default_factory=dict)
+    signing_key: bytes = b""
+    public_url: str = ""
+    is_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -135,10 +163,94 @@ class InboundRequest:
     method: str
     url: str  # the public URL the provider called (HUB_PUBLIC_URL + path), for signature checks
     path: str
-    headers: Mapping[str, str]
+    headers: Mapping[str, str]  # names in lower case
     body: bytes
     query: Mapping[str, str] = field(default_factory=dict)
     form: Mapping[str, str] = field(default_factory=dict)
+    endpoint: str = ""  # which of the connector's `webhooks` was called
+    params: Mapping[str, str] = field(default_factory=dict)  # values captured from the route
+
+
+@dataclass(frozen=True)
+class DeliveryKey:
+    """A webhook delivery's own id (Slack's event_id, a push's nonce). A key seen before is acknowledged
+    without being processed again. With `replay_protected`, the same key with a different body is a replayed
+    signature (the provider signs the key, not the body) and is refused."""
+
+    key: str
+    replay_protected: bool = False
+
+
+@dataclass(frozen=True)
+class ContactState:
+    """Where the hub stands with the conversation an event went into, for the connector's answer (a voice
+    connector's TwiML depends on whether an agent was found)."""
+
+    conversation_id: int
+    status: str
+    assignee: str = ""  # the assigned agent's username, "" when nobody has it
+    waiting: bool = False  # in a routing queue's line
+    out_of_hours: bool = False
+    queue: str = ""
+    position: int | None = None
+    estimated_wait_seconds: float | None = None
+    waited_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the hub did with one parsed event."""
+
+    event: InboundEvent
+    stored: bool  # something new was stored or changed
+    duplicate: bool = False  # the same event was stored before
+    message_id: int | None = None
+    contact: ContactState | None = None
+    error: str = ""  # the hub refused the event (an invalid address...): the request is answered 400
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    data: bytes
+    content_type: str
+    name: str = ""
+
+
+class RejectedRequest(Exception):
+    """`verify` may raise this instead of returning False, to log why (timestamp outside the window...)."""
+
+
+class MalformedRequest(Exception):
+    """`parse` raises this for a payload it cannot read; the text goes back to the provider with a 400."""
+
+
+class HubPort(Protocol):
+    """What the hub offers connectors that receive outside webhooks (an SMTP listener, a mailbox poller)."""
+
+    def account(self, channel: str, address: str | None) -> AccountInfo | None:
+        """The active account of `channel` with this address (None: the channel's default account)."""
+
+    def accounts(self, channel: str) -> list[AccountInfo]:
+        """Every active account of `channel`."""
+
+    def deliver(self, account: AccountInfo, events: Sequence[InboundEvent]) -> list[Outcome]:
+        """Store events exactly as webhook events are stored (idempotent, one transaction each)."""
+
+
+class Listener(Protocol):
+    """A long-running inbound server a connector runs inside `hub up` (an SMTP listener)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 class TemporaryFailure(Exception):
@@ -157,20 +269,57 @@ class Connector(abc.ABC):
     name: ClassVar[str]
     identity_kind: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset({Capability.TEXT})
+    # Webhook routes under /webhooks/, in Django's path syntax, each naming an endpoint the connector's
+    # methods see as `request.endpoint`: {"twilio/sms": "message", "twilio/sms/status": "status"}.
+    # Values captured by the route arrive in `request.params`.
+    webhooks: ClassVar[Mapping[str, str]] = {}
+    # The default account's settings from the environment: config key -> HUB_ variable, e.g.
+    # {"auth_token": "HUB_TWILIO_AUTH_TOKEN"}. A variable that is set wins over the stored config.
+    default_account_env: ClassVar[Mapping[str, str]] = {}
+    # Whether `poll` should run on the periodic schedule (pull channels such as IMAP).
+    polls: ClassVar[bool] = False
 
     def is_configured(self, account: AccountInfo) -> bool:
         """Whether this account has what `send` needs (credentials...). Unconfigured accounts deliver to
         the log connector instead, which is what `make run` does out of the box."""
         return True
 
+    def account_address(self, request: InboundRequest) -> str | None:
+        """Which of the channel's accounts a webhook request is for (its address: the number called, the
+        workspace id), read before verification so that the right account's secret verifies it. None: the
+        channel's default account."""
+        return request.params.get("account")
+
     def verify(self, account: AccountInfo, request: InboundRequest) -> bool:
-        """Check the request's signature or token. Must be constant-time where secrets are compared."""
+        """Check the request's signature or token. Must be constant-time where secrets are compared. Return
+        False, or raise RejectedRequest with the reason to log."""
         raise NotImplementedError(f"{self.id} has no inbound webhook")
 
-    def parse(self, account: AccountInfo, request: InboundRequest) -> Sequence[InboundMessage | DeliveryStatus
-                                                                               | CallEvent]:
-        """Turn a verified request into events for the hub."""
+    def delivery_key(self, account: AccountInfo, request: InboundRequest) -> DeliveryKey | None:
+        """The delivery's own id, for the hub to acknowledge a repeated delivery without processing it."""
+        return None
+
+    def parse(self, account: AccountInfo, request: InboundRequest) -> Sequence[InboundEvent]:
+        """Turn a verified request into events for the hub. Raise MalformedRequest (or let a ValueError,
+        KeyError or TypeError through) for a payload that cannot be read: the provider gets a 400."""
         raise NotImplementedError(f"{self.id} has no inbound webhook")
+
+    def respond(self, account: AccountInfo, request: InboundRequest, outcomes: Sequence[Outcome]) -> WebhookReply:
+        """The answer to a verified, processed request (a handshake's echo, TwiML...). Default: 200 "ok"."""
+        return WebhookReply(body=b"ok")
+
+    def fetch_media(self, account: AccountInfo, url: str, max_bytes: int) -> FetchedMedia:
+        """Download an `InboundAttachment.url` with the account's credentials, refusing URLs outside the
+        provider and bodies over `max_bytes` (PermanentFailure), or TemporaryFailure to retry."""
+        raise PermanentFailure(f"{self.name} attachments cannot be fetched")
+
+    def listeners(self, hub: HubPort) -> Sequence[Listener]:
+        """Servers `hub up` runs for this channel (an SMTP listener). Default: none."""
+        return ()
+
+    def poll(self, account: AccountInfo, hub: HubPort) -> int:
+        """Fetch new inbound messages for `account` (when `polls`); returns how many were handed to the hub."""
+        return 0
 
     @abc.abstractmethod
     def send(self, account: AccountInfo, message: OutboundMessage) -> SendResult:

@@ -18,4 +18,6 @@ app.conf.beat_schedule = {
     "prune-realtime-events": {"task": "hub.tasks.prune_events", "schedule": 600.0},
     "wake-snoozed": {"task": "hub.tasks.wake_snoozed", "schedule": 30.0},
     "routing-tick": {"task": "hub.tasks.routing_tick", "schedule": float(config.env_int("HUB_ROUTING_TICK_SECONDS"))},
+    "poll-channels": {"task": "hub.tasks.poll_channels", "schedule": float(config.env_int("HUB_IMAP_POLL_SECONDS"))},
+    "prune-webhook-deliveries": {"task": "hub.tasks.prune_webhook_deliveries", "schedule": 3600.0},
 }

@@ -6,7 +6,7 @@ from hub import config
 from hub.models import ChannelAccount
 
 DEFAULT_ACCOUNTS: dict[str, tuple[str, str]] = {
-    # channel: (name, variable holding the account's address)
+    # channel: (name, variable holding the account's address); HUB_TWILIO_FROM_NUMBER, when set, wins for SMS.
     "email": ("Support mailbox", "HUB_EMAIL_ADDRESS"),
     "sms": ("SMS number", "HUB_SMS_NUMBER"),
     "voice": ("Phone line", "HUB_VOICE_NUMBER"),
@@ -21,6 +21,8 @@ def ensure_default_accounts() -> dict[str, ChannelAccount]:
     accounts: dict[str, ChannelAccount] = {}
     for channel, (name, var) in DEFAULT_ACCOUNTS.items():
         address = config.env(var)
+        if channel == "sms" and config.env("HUB_TWILIO_FROM_NUMBER"):
+            address = config.env("HUB_TWILIO_FROM_NUMBER")
         account = ChannelAccount.objects.filter(channel=channel, is_default=True).first()
         if account is None:
             account, _ = ChannelAccount.objects.get_or_create(

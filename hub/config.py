@@ -58,6 +58,32 @@ VARIABLES: tuple[Var, ...] = (
     Var("HUB_MAX_ATTACHMENT_BYTES", "26214400", "Largest attachment stored (25 MiB)."),
     Var("HUB_OUTBOUND_MAX_RETRIES", "8", "Delivery attempts after the first before an outbound message fails."),
     Var("HUB_LOG_LEVEL", "INFO", "Log level of the hub's loggers."),
+    # Connectors (docs/connectors.md). A channel's credentials configure its default account; other accounts
+    # keep theirs in the channel account's config.
+    Var("HUB_WEBHOOK_MAX_BYTES", "10485760", "Largest webhook request body accepted (10 MiB); larger ones are "
+        "answered 413."),
+    Var("HUB_SMTP_PORT", "2525", "Port of the SMTP listener `hub up` starts for inbound mail; 0 turns it off."),
+    Var("HUB_SMTP_HOST", "$HUB_HOST", "Interface the inbound SMTP listener binds to."),
+    Var("HUB_SMTP_OUT_URL", "", "Outbound mail server, smtp://user:password@host:port (smtps:// for TLS from the "
+        "start, ?starttls=1 to upgrade). When empty, outbound mail goes to the log connector."),
+    Var("HUB_EMAIL_WEBHOOK_TOKEN", "", "Bearer token a relay service sends to POST /webhooks/email/<account>; "
+        "when empty that route refuses every request for the default account."),
+    Var("HUB_EMAIL_REPLY_DOMAIN", "", "Domain of the per-conversation reply addresses (reply+token@domain); "
+        "default: the domain of HUB_EMAIL_ADDRESS."),
+    Var("HUB_IMAP_URL", "", "A mailbox to poll, imaps://user:password@host:port/INBOX (imap:// for plain), "
+        "for the default email account; empty: no polling."),
+    Var("HUB_IMAP_POLL_SECONDS", "30", "How often IMAP mailboxes are polled."),
+    Var("HUB_TWILIO_ACCOUNT_SID", "", "Twilio account SID of the default SMS and voice accounts."),
+    Var("HUB_TWILIO_AUTH_TOKEN", "", "Twilio auth token: signs Twilio's webhooks and authenticates API calls."),
+    Var("HUB_TWILIO_FROM_NUMBER", "", "Twilio number (E.164) of the default SMS account; default: HUB_SMS_NUMBER."),
+    Var("HUB_TWILIO_API_BASE", "https://api.twilio.com", "Base URL of Twilio's REST API (a local server in tests)."),
+    Var("HUB_SLACK_SIGNING_SECRET", "", "Slack app signing secret: verifies the Events API requests."),
+    Var("HUB_SLACK_BOT_TOKEN", "", "Slack bot token (xoxb-...) for chat.postMessage."),
+    Var("HUB_SLACK_API_BASE", "https://slack.com/api/", "Base URL of Slack's Web API (a local server in tests)."),
+    Var("HUB_WEIBO_APP_KEY", "", "Weibo-style platform app key of the default social account."),
+    Var("HUB_WEIBO_APP_SECRET", "", "App secret: signs the platform's pushed events."),
+    Var("HUB_WEIBO_ACCESS_TOKEN", "", "Access token for the platform's API (replies)."),
+    Var("HUB_WEIBO_API_BASE", "https://api.weibo.com", "Base URL of the platform's API (a local server in tests)."),
     Var("HUB_EMAIL_ADDRESS", "support@example.com", "Address of the default email account."),
     Var("HUB_SMS_NUMBER", "+15005550006", "Number of the default SMS account (E.164)."),
     Var("HUB_VOICE_NUMBER", "+15005550006", "Number of the default voice account (E.164)."),

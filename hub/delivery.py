@@ -6,22 +6,18 @@ import logging
 
 from connectors import registry
 from connectors.base import (
-    AccountInfo,
     Connector,
     OutboundAttachment,
     OutboundMessage,
     PermanentFailure,
     TemporaryFailure,
 )
-from hub.actions.outbound import do_claim_delivery, do_mark_sent, do_record_attempt_failure
+from hub.actions.inbound import opted_out
+from hub.actions.outbound import do_claim_delivery, do_mark_sent, do_record_attempt_failure, opt_out_reason
+from hub.connector_port import account_info
 from hub.models import ChannelAccount, Message, ThreadKey
 
 logger = logging.getLogger(__name__)
-
-
-def account_info(account: ChannelAccount) -> AccountInfo:
-    return AccountInfo(id=account.pk, channel=account.channel, address=account.address,
-                       config=dict(account.config))
 
 
 def connector_for(account: ChannelAccount) -> Connector:
@@ -66,6 +62,12 @@ def deliver(message_id: int, *, final_attempt: bool) -> str:
         attachments=[OutboundAttachment(name=a.name, content_type=a.content_type, path=a.file.path, size=a.size)
                      for a in msg.attachments.all()],
     )
+    stop = opted_out(account, outbound.to)
+    if stop is not None:
+        # The customer opted out after this reply was queued: the provider would refuse it, and must not
+        # be asked to (carriers count messages sent to opted-out numbers).
+        do_record_attempt_failure(msg, opt_out_reason(stop.keyword), permanent=True)
+        return "failed"
     try:
         result = connector.send(account_info(account), outbound)
     except PermanentFailure as exc:

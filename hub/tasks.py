@@ -97,3 +97,71 @@ def routing_tick(requested_at: float | None = None) -> int:
     from routing.adapter import route
 
     return route(requested_at=requested_at)
+
+
+# Connectors.
+
+@app.task(bind=True, autoretry_for=(TemporaryFailure,), retry_backoff=2, retry_backoff_max=300,
+          retry_jitter=True, max_retries=6)
+def fetch_media(self: Task, message_id: int) -> int:
+    """Fetch the provider media an inbound message names (MMS images...) through its connector, with the
+    attachment size cap. Returns how many were stored."""
+    from connectors import registry
+    from connectors.base import PermanentFailure
+    from hub.actions.ingestion import do_attach_fetched
+    from hub.connector_port import account_info
+    from hub.models import Message
+
+    message = Message.objects.select_related("channel_account").filter(pk=message_id).first()
+    if message is None:
+        return 0
+    connector = registry.get(message.channel_account.channel)
+    pending = [e for e in message.metadata.get("attachments_not_stored", []) if e.get("reason") == "pending_fetch"]
+    info = account_info(message.channel_account)
+    final = self.request.retries >= (self.max_retries or 0)
+    stored = 0
+    for entry in pending:
+        url = str(entry.get("url", ""))
+        try:
+            if connector is None:
+                raise PermanentFailure(f"no connector for {message.channel_account.channel}")
+            media = connector.fetch_media(info, url, settings.HUB_MAX_ATTACHMENT_BYTES)
+        except PermanentFailure as exc:
+            do_attach_fetched(message_id, url, data=None, failure=str(exc))
+            continue
+        except TemporaryFailure as exc:
+            if final:
+                do_attach_fetched(message_id, url, data=None, failure=f"gave up after retries: {exc}")
+                continue
+            raise
+        if do_attach_fetched(message_id, url, data=media.data, content_type=media.content_type,
+                             name=media.name) is not None:
+            stored += 1
+    return stored
+
+
+@app.task
+def poll_channels() -> int:
+    """Pull channels (IMAP mailboxes): each active account of a connector that polls, once."""
+    from connectors import registry
+    from hub.connector_port import DatabaseHubPort
+
+    port = DatabaseHubPort()
+    handed = 0
+    for connector in registry.connectors().values():
+        if not connector.polls:
+            continue
+        for account in port.accounts(connector.id):
+            try:
+                handed += connector.poll(account, port)
+            except Exception:
+                # One broken mailbox must not stop the others; the next poll tries again.
+                logger.exception("polling %s account %s failed", connector.id, account.id)
+    return handed
+
+
+@app.task
+def prune_webhook_deliveries() -> int:
+    from hub.webhooks import prune_deliveries
+
+    return prune_deliveries()

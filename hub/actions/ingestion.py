@@ -214,6 +214,10 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
                        .order_by("-conversation_id").values_list("conversation_id", flat=True).first())
         if conv_id is not None:
             candidate = Conversation.objects.select_for_update(no_key=True).filter(pk=conv_id).first()
+    if candidate is None and inbound.conversation_hint and not new_customer:
+        # A verified hint (a signed reply address), still only among the customer's own conversations.
+        candidate = (Conversation.objects.select_for_update(no_key=True)
+                     .filter(pk=inbound.conversation_hint, customer=customer).first())
     if candidate is None and not new_customer:
         found = list(Conversation.objects.raw(
             "SELECT * FROM hub_conversation WHERE customer_id = %s AND channel = %s "  # noqa: S608 - no input
@@ -285,7 +289,52 @@ def _store_attachments(message: Message, attachments: Sequence[InboundAttachment
     if skipped:
         message.metadata["attachments_not_stored"] = skipped
         message.save(update_fields=["metadata"])
+        if any(item["reason"] == "pending_fetch" for item in skipped):
+            message_id = message.pk
+            transaction.on_commit(lambda: _enqueue_media_fetch(message_id))
     return stored
+
+
+def _enqueue_media_fetch(message_id: int) -> None:
+    from hub import tasks
+    from hub.taskqueue import enqueue
+
+    enqueue(tasks.fetch_media, message_id)
+
+
+def do_attach_fetched(message_id: int, url: str, *, data: bytes | None, content_type: str = "", name: str = "",
+                      failure: str = "") -> Attachment | None:
+    """Settle one `pending_fetch` attachment of an inbound message: store the fetched bytes, or record why
+    they could not be fetched. Idempotent: an entry already settled is left alone."""
+    with transaction.atomic():
+        message = Message.objects.select_for_update(no_key=True).select_related("conversation").get(pk=message_id)
+        entries = list(message.metadata.get("attachments_not_stored", []))
+        index = next((i for i, e in enumerate(entries) if e.get("url") == url and e.get("reason") == "pending_fetch"),
+                     None)
+        if index is None:
+            return None
+        entry = dict(entries[index])
+        attachment = None
+        if data is not None and len(data) <= settings.HUB_MAX_ATTACHMENT_BYTES:
+            stored = _store_attachments(message, [InboundAttachment(name=name or entry["name"],
+                                                                    content_type=content_type, data=data)])
+            attachment = stored[0] if stored else None
+            del entries[index]
+        else:
+            entry["reason"] = "too_large" if data is not None else "fetch_failed"
+            if failure:
+                entry["detail"] = failure[:300]
+            if data is not None:
+                entry["size"] = len(data)
+            entries[index] = entry
+        message.metadata = {**message.metadata, "attachments_not_stored": entries}
+        if not entries:
+            message.metadata.pop("attachments_not_stored")
+        message.save(update_fields=["metadata"])
+        conversation = message.conversation
+        publish(schema.MessageUpdated(message=message_data(message)), conversation_audience(conversation),
+                conversation_id=conversation.pk, customer_id=conversation.customer_id)
+    return attachment
 
 
 def do_ingest_status(account: ChannelAccount, status: DeliveryStatus) -> Message | None:

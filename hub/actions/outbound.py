@@ -17,7 +17,7 @@ from hub.events import schema
 from hub.events.payloads import conversation_data, message_data
 from hub.events.publish import conversation_audience, publish
 from hub.identities import CHANNEL_IDENTITY_KIND
-from hub.models import ChannelAccount, Conversation, Customer, Identity, Message
+from hub.models import ChannelAccount, Conversation, Customer, Identity, Message, OptOut
 from hub.sanitize import bound_text
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,16 @@ def check_reply_target(conversation: Conversation, account: ChannelAccount | Non
     if identity is None:
         raise ActionError(f"the customer has no {kind} address to reply to on {account.channel}",
                           field="channel_account")
+    stop = OptOut.objects.filter(channel_account=account, address=identity.address).first()
+    if stop is not None:
+        raise ActionError(opt_out_reason(stop.keyword), field="channel_account")
     return ReplyTarget(account, identity)
+
+
+def opt_out_reason(keyword: str) -> str:
+    said = f"replied {keyword.upper()}" if keyword else "opted out"
+    return (f"The customer {said} to this number: messages to them are refused until they send START "
+            "(or another opt-in keyword).")
 
 
 def do_send_reply(agent: User, conversation: Conversation, text: str, *,

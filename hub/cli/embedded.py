@@ -7,7 +7,7 @@ import time
 
 from django.conf import settings
 
-from hub import tasks
+from hub import config, tasks
 from hub.actions.conversations import do_wake_snoozed
 from hub.models import Message
 from hub.taskqueue import enqueue, runner
@@ -18,6 +18,8 @@ PERIODIC_JOBS = (
     (600.0, tasks.prune_events),
     (30.0, do_wake_snoozed),
     (float(settings.HUB_ROUTING_TICK_SECONDS), tasks.routing_tick),
+    (float(config.env_int("HUB_IMAP_POLL_SECONDS")), tasks.poll_channels),
+    (3600.0, tasks.prune_webhook_deliveries),
 )
 
 

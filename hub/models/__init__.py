@@ -3,7 +3,7 @@
 from hub.models.agents import AgentProfile, AgentSkill, Team
 from hub.models.audit import AuditLog, CustomerMerge
 from hub.models.changes import Change, ChangeCounter, EventCursor, EventDelivery
-from hub.models.channels import ChannelAccount
+from hub.models.channels import ChannelAccount, OptOut, WebhookDelivery
 from hub.models.conversations import Conversation, Note, Tag, ThreadKey
 from hub.models.customers import Customer, Identity
 from hub.models.messages import Attachment, Message
@@ -25,10 +25,12 @@ __all__ = [
     "Identity",
     "Message",
     "Note",
+    "OptOut",
     "RoutingEntry",
     "RoutingOffer",
     "RoutingQueue",
     "Tag",
     "Team",
     "ThreadKey",
+    "WebhookDelivery",
 ]

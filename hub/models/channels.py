@@ -27,3 +27,37 @@ class ChannelAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.name}"
+
+
+class WebhookDelivery(models.Model):
+    """A webhook delivery's own id (Slack's event_id, a push's nonce), so that a repeated delivery is
+    acknowledged without being processed again, and a replayed signature with another body is refused.
+    Rows older than a day are pruned."""
+
+    connector = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    body_sha256 = models.CharField(max_length=64)
+    processed = models.BooleanField(default=False)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["connector", "key"], name="webhookdelivery_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.connector}:{self.key}"
+
+
+class OptOut(models.Model):
+    """A customer's address that asked one of our accounts to stop messaging it (SMS STOP). Outbound to it
+    from that account is refused until they opt in again (the row is then deleted)."""
+
+    channel_account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="opt_outs")
+    address = models.CharField(max_length=320)
+    keyword = models.CharField(max_length=40, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel_account", "address"], name="optout_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.address} opted out of {self.channel_account_id}"

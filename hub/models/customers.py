@@ -47,6 +47,8 @@ class Identity(models.Model):
     address = models.CharField(max_length=320, help_text="Normalized: lower-case email, E.164 phone, ...")
     display_name = models.CharField(max_length=200, blank=True)
     verified = models.BooleanField(default=False)
+    # What the channel tells about this address beyond messages: {"following": true, "following_since": ...}.
+    attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

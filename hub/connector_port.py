@@ -1,0 +1,69 @@
+"""The hub as connectors see it: accounts as plain data, and a door to store what they receive.
+
+`account_info` builds the `AccountInfo` a connector works with (for a channel's default account, its
+`HUB_*` variables overlaid on the stored config). `HubPort` is what listeners and pollers get.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from connectors import registry
+from connectors.base import AccountInfo, Connector, InboundEvent, Outcome
+from hub import config
+from hub.models import ChannelAccount
+
+
+def account_info(account: ChannelAccount) -> AccountInfo:
+    cfg = dict(account.config)
+    connector = registry.get(account.channel)
+    if account.is_default and connector is not None:
+        for key, var in connector.default_account_env.items():
+            value = config.env(var)
+            if value:
+                cfg[key] = value
+    signing_key = hmac.new(settings.SECRET_KEY.encode(), f"channel-account:{account.pk}".encode(),
+                           hashlib.sha256).digest()
+    return AccountInfo(id=account.pk, channel=account.channel, address=account.address, config=cfg,
+                       signing_key=signing_key, public_url=config.public_url(), is_default=account.is_default)
+
+
+def find_account(channel: str, address: str | None) -> ChannelAccount | None:
+    """The active account of `channel` at `address` (an id is accepted too, for URLs); the channel's default
+    account when `address` is None."""
+    accounts = ChannelAccount.objects.filter(channel=channel, active=True)
+    if address is None:
+        return accounts.filter(is_default=True).first()
+    found = accounts.filter(address=address).first()
+    if found is None and address.isdigit():
+        found = accounts.filter(pk=int(address)).first()
+    return found
+
+
+class DatabaseHubPort:
+    """The `connectors.base.HubPort` for listeners and pollers running in a hub process."""
+
+    def account(self, channel: str, address: str | None) -> AccountInfo | None:
+        close_old_connections()
+        found = find_account(channel, address)
+        return account_info(found) if found else None
+
+    def accounts(self, channel: str) -> list[AccountInfo]:
+        close_old_connections()
+        return [account_info(a) for a in ChannelAccount.objects.filter(channel=channel, active=True).order_by("id")]
+
+    def deliver(self, account: AccountInfo, events: Sequence[InboundEvent]) -> list[Outcome]:
+        from hub.actions.inbound import do_receive_events
+
+        close_old_connections()
+        stored = ChannelAccount.objects.get(pk=account.id)
+        return do_receive_events(stored, events)
+
+
+def connector_of(account: ChannelAccount) -> Connector | None:
+    return registry.get(account.channel)
