@@ -66,6 +66,10 @@ class InboundMessage:
     # (an HMAC-signed reply address). Used after `thread_keys`, and only within the sender's own
     # conversations: a hint never moves a message into a stranger's conversation.
     conversation_hint: int | None = None
+    # The thread keys name a conversation shared by everyone writing in it (a Slack thread where several
+    # people of the customer's company answer): the message joins it whoever wrote it. Default: keys only
+    # match the sender's own conversations (public comments under one post stay apart).
+    shared_thread: bool = False
 
 
 DeliveryState = Literal["sent", "delivered", "read", "failed"]

@@ -166,8 +166,14 @@ def test_up_registers_the_periodic_jobs(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(embedded.runner, "every",
                         lambda seconds, func: registered.append((seconds, getattr(func, "__name__", ""))))
     embedded.start_periodic_jobs()
-    assert sorted(registered) == [(2.0, "routing_tick"), (30.0, "do_wake_snoozed"),
-                                  (60.0, "requeue_stale_outbound"), (600.0, "prune_events")]
+    assert sorted(registered) == [(2.0, "routing_tick"), (30.0, "do_wake_snoozed"), (30.0, "poll_channels"),
+                                  (60.0, "requeue_stale_outbound"), (600.0, "prune_events"),
+                                  (3600.0, "prune_webhook_deliveries")]
+    # The same jobs as Celery beat runs in production.
+    from hub.celery import app
+
+    beat = {entry["task"].rsplit(".", 1)[1]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert {name.replace("do_", ""): seconds for seconds, name in registered} == beat
 
 
 def test_unreachable_database_is_one_line_without_traceback() -> None:

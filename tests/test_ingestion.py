@@ -89,6 +89,22 @@ def test_a_shared_thread_key_never_joins_two_customers() -> None:
     assert c.message.conversation_id == a.message.conversation_id
 
 
+def test_a_thread_marked_shared_is_one_conversation_whoever_writes() -> None:
+    """A Slack thread where two people of the customer's company write is one conversation, still
+    authored by each of them; the conversation keeps its first customer."""
+    acc = f.account("slack")
+    a = do_ingest_message(acc, f.inbound("our export is stuck", kind="slack", address="U1", pid="C1:1.0",
+                                         thread_keys=["C1:1.0"], shared_thread=True))
+    b = do_ingest_message(acc, f.inbound("same here since 9am", kind="slack", address="U2", pid="C1:2.0",
+                                         thread_keys=["C1:1.0"], shared_thread=True))
+    assert b.message.conversation_id == a.message.conversation_id
+    conv = Conversation.objects.get()
+    assert conv.customer_id == a.message.author_identity.customer_id
+    assert b.message.author_identity.address == "U2"
+    assert b.message.author_identity.customer_id != conv.customer_id
+    assert conv.messages_count == 2
+
+
 def test_resolved_conversation_outside_the_window_starts_a_new_one(settings) -> None:
     settings.HUB_REOPEN_WINDOW_HOURS = 24
     acc = f.account("sms")

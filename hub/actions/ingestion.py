@@ -89,7 +89,8 @@ def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind
     identity, customer, new_customer = _identity_with_locked_customer(inbound.sender, address, inbound.language)
     conversation, how = _thread(account, customer, inbound, now, new_customer)
     created, reopened = how == "created", how == "reopened"
-    conversation.customer = customer
+    if conversation.customer_id == customer.pk:
+        conversation.customer = customer  # the locked, current row (a shared thread may be someone else's)
 
     text, truncated = bound_text(inbound.text)
     metadata = dict(inbound.metadata)
@@ -201,16 +202,16 @@ def _thread(account: ChannelAccount, customer: Customer, inbound: InboundMessage
     the conversation and how: created, reopened (was resolved), woken (was pending or snoozed, the
     customer's message puts it back to open) or continued."""
     candidate: Conversation | None = None
-    if inbound.thread_keys and not new_customer:
+    if inbound.thread_keys and (inbound.shared_thread or not new_customer):
         keys = list(inbound.thread_keys)
         # Only the customer's own conversations: many people comment under one public post, and a key
-        # seen in someone else's thread must not put a stranger's words into their conversation.
-        conv_id = (ThreadKey.objects.filter(channel_account=account, key__in=keys,
-                                            conversation__customer=customer)
+        # seen in someone else's thread must not put a stranger's words into their conversation. A shared
+        # thread (a Slack thread) is one conversation whoever writes in it.
+        owner = {} if inbound.shared_thread else {"conversation__customer": customer}
+        conv_id = (ThreadKey.objects.filter(channel_account=account, key__in=keys, **owner)
                    .order_by("-conversation_id").values_list("conversation_id", flat=True).first())
         if conv_id is None:
-            conv_id = (Message.objects.filter(channel_account=account, provider_message_id__in=keys,
-                                              conversation__customer=customer)
+            conv_id = (Message.objects.filter(channel_account=account, provider_message_id__in=keys, **owner)
                        .order_by("-conversation_id").values_list("conversation_id", flat=True).first())
         if conv_id is not None:
             candidate = Conversation.objects.select_for_update(no_key=True).filter(pk=conv_id).first()
