@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from connectors import registry
 from connectors.base import (
@@ -43,13 +45,15 @@ def deliver(message_id: int, *, final_attempt: bool) -> str:
     connector = connector_for(account)
     # What the provider threads on: the provider ids of this conversation's messages on this account
     # (email References) and the keys customers' messages referred to (a Slack thread, a post).
-    keys: list[str | None] = list(dict.fromkeys([
-        *ThreadKey.objects.filter(conversation_id=msg.conversation_id, channel_account=account)
-        .order_by("id").values_list("key", flat=True)[:20],
-        *Message.objects.filter(conversation_id=msg.conversation_id, channel_account=account,
-                                provider_message_id__isnull=False)
-        .order_by("created_at", "id").values_list("provider_message_id", flat=True)[:30],
-    ]))
+    # The newest keys: a long conversation's reply answers its latest messages (and the first provider id
+    # stays, the root an email client threads under).
+    registered = list(ThreadKey.objects.filter(conversation_id=msg.conversation_id, channel_account=account)
+                      .order_by("-id").values_list("key", flat=True)[:20])
+    provider_ids = Message.objects.filter(conversation_id=msg.conversation_id, channel_account=account,
+                                          provider_message_id__isnull=False)
+    first_id = provider_ids.order_by("created_at", "id").values_list("provider_message_id", flat=True)[:1]
+    newest_ids = list(provider_ids.order_by("-created_at", "-id").values_list("provider_message_id", flat=True)[:29])
+    keys: list[str | None] = list(dict.fromkeys([*reversed(registered), *first_id, *reversed(newest_ids)]))
     thread_keys = [k for k in keys if k]
     outbound = OutboundMessage(
         message_id=msg.pk,
@@ -61,6 +65,7 @@ def deliver(message_id: int, *, final_attempt: bool) -> str:
         thread_keys=thread_keys,
         attachments=[OutboundAttachment(name=a.name, content_type=a.content_type, path=a.file.path, size=a.size)
                      for a in msg.attachments.all()],
+        metadata=_reply_context(msg),
     )
     stop = opted_out(account, outbound.to)
     if stop is not None:
@@ -90,3 +95,25 @@ def deliver(message_id: int, *, final_attempt: bool) -> str:
         raise TemporaryFailure(str(exc)) from exc
     do_mark_sent(msg, result.provider_message_id, result.status)
     return "sent"
+
+
+# Metadata values larger than this are left out of the reply context (an email's full original text).
+_CONTEXT_VALUE_LIMIT = 2000
+
+
+def _reply_context(msg: Message) -> dict[str, Any]:
+    """What the connector needs to answer in the right place: the customer's latest message on this
+    account (its provider id, whether it was public, and its small metadata: a Slack thread, the post a
+    comment was under)."""
+    latest = (Message.objects.filter(conversation_id=msg.conversation_id, channel_account_id=msg.channel_account_id,
+                                     direction=Message.Direction.IN, created_at__lte=msg.created_at)
+              .order_by("-created_at", "-id").only("provider_message_id", "is_public", "metadata").first())
+    context: dict[str, Any] = {"auto_reply": bool(msg.metadata.get("auto_reply"))}
+    if latest is not None:
+        context["reply_to"] = {
+            "provider_message_id": latest.provider_message_id or "",
+            "is_public": latest.is_public,
+            "metadata": {k: v for k, v in latest.metadata.items() if len(json.dumps(v, default=str))
+                         <= _CONTEXT_VALUE_LIMIT},
+        }
+    return context

@@ -236,3 +236,20 @@ def test_inprocess_runner_retries_on_its_thread(monkeypatch: pytest.MonkeyPatch)
     while len(calls) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert calls == [0, 1, 2]
+
+
+def test_the_connector_is_told_what_the_reply_answers(conv: Conversation, flaky: FlakyConnector) -> None:
+    """The customer's latest message (its provider id, public or not, small metadata) and the newest thread
+    keys: a connector replies in the right thread even in a long conversation."""
+    account = f.account("sms")
+    for i in range(40):
+        do_ingest_message(account, f.inbound(f"message {i}", pid=f"SMin-{i}", metadata={"thread": f"t{i}"}))
+    do_ingest_message(account, f.inbound("last", pid="SMlast", metadata={"thread": "t-last", "big": "x" * 5000}))
+    do_send_reply(f.agent("ann"), conv, "got it")
+    sent = flaky.sent[-1]
+    assert sent.metadata["reply_to"]["provider_message_id"] == "SMlast"
+    assert sent.metadata["reply_to"]["metadata"] == {"thread": "t-last"}  # the big value is left out
+    assert sent.metadata["auto_reply"] is False
+    # The first message (the root), then the newest ones, oldest first.
+    assert sent.thread_keys[0] == "SMin1" and sent.thread_keys[-1] == "SMlast"
+    assert "SMin-39" in sent.thread_keys and "SMin-5" not in sent.thread_keys
