@@ -17,6 +17,8 @@ ENTRY_POINT_GROUP = "hub.connectors"
 # "module:Class" of the connectors that ship with the hub.
 BUILTIN_CONNECTORS: list[str] = [
     "connectors.log.connector:LogConnector",
+    "connectors.sms.connector:SmsConnector",
+    "connectors.slack.connector:SlackConnector",
 ]
 
 

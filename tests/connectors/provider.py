@@ -83,11 +83,19 @@ class FakeProvider:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval: shutdown() waits for it, once per test.
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        daemon=True)
         self._thread.start()
 
     def route(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method.upper(), re.compile(pattern), handler))
+
+    def reset(self) -> None:
+        """Forget requests and pending failures (a server shared by a module's tests); routes stay."""
+        with self._lock:
+            self.requests.clear()
+            self._failures.clear()
 
     def fail_next(self, answer: Answer, times: int = 1) -> None:
         with self._lock:

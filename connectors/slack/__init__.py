@@ -1,0 +1,1 @@
+"""The Slack connector (Events API in, chat.postMessage out)."""
