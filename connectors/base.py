@@ -87,7 +87,8 @@ class DeliveryStatus:
 
 @dataclass(frozen=True)
 class CallEvent:
-    """A voice call's progress. `call_id` is the idempotency key; later events update the same call."""
+    """A voice call's progress. `call_id` is the idempotency key; later events update the same call: its
+    status only moves forward, and what an event leaves empty (recording, transcript, duration) is kept."""
 
     call_id: str
     caller: Sender
@@ -97,6 +98,11 @@ class CallEvent:
     recording_url: str = ""
     transcript: str = ""
     at: datetime | None = None
+    # Provider details merged into the call's metadata (recording sid, time in queue...); an empty value
+    # never replaces a stored one. The hub reads `answered_by`: "" says no agent has answered the call yet,
+    # an agent's username that one did. A call that ends while it is "" is a missed call and becomes a
+    # callback task; leave the key out when the connector cannot tell.
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -282,6 +288,9 @@ class Connector(abc.ABC):
     default_account_env: ClassVar[Mapping[str, str]] = {}
     # Whether `poll` should run on the periodic schedule (pull channels such as IMAP).
     polls: ClassVar[bool] = False
+    # Whether `respond` reads `Outcome.contact` (the conversation's routing state: a voice connector's
+    # answer depends on it). Off by default: reading it costs queries on every webhook.
+    answers_with_contact: ClassVar[bool] = False
 
     def is_configured(self, account: AccountInfo) -> bool:
         """Whether this account has what `send` needs (credentials...). Unconfigured accounts deliver to

@@ -87,7 +87,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("HUB_EMAIL_ADDRESS", "support@example.com", "Address of the default email account."),
     Var("HUB_SMS_NUMBER", "+15005550006", "Number of the default SMS account (E.164)."),
     Var("HUB_VOICE_NUMBER", "+15005550006", "Number of the default voice account (E.164)."),
-    Var("HUB_SOCIAL_ACCOUNT", "hub_support", "Account id of the default Weibo-style social account."),
+    Var("HUB_SOCIAL_ACCOUNT", "hub_support", "The default Weibo-style social account's uid (the receiver id of "
+        "the events the platform pushes)."),
     Var("HUB_SLACK_TEAM", "T0000000", "Workspace (team) id of the default Slack account."),
     Var("HUB_WEBCHAT_KEY", "demo", "Public key of the default web chat widget account."),
 )

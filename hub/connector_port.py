@@ -34,15 +34,12 @@ def account_info(account: ChannelAccount) -> AccountInfo:
 
 
 def find_account(channel: str, address: str | None) -> ChannelAccount | None:
-    """The active account of `channel` at `address` (an id is accepted too, for URLs); the channel's default
-    account when `address` is None."""
+    """The active account of `channel` at `address`; the channel's default account when `address` is None.
+    By address only: a numeric address (a social account's uid) must never be mistaken for a row id."""
     accounts = ChannelAccount.objects.filter(channel=channel, active=True)
     if address is None:
         return accounts.filter(is_default=True).first()
-    found = accounts.filter(address=address).first()
-    if found is None and address.isdigit():
-        found = accounts.filter(pk=int(address)).first()
-    return found
+    return accounts.filter(address=address).first()
 
 
 class DatabaseHubPort:

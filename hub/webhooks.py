@@ -148,7 +148,7 @@ def _handle(connector: Connector, req: InboundRequest) -> HttpResponse:
         return _answer(400, f"malformed payload: {_reason(exc)}")
     if not events:
         logger.info("%s %s: nothing to store in this request (an event the hub does not handle)", cid, endpoint)
-    outcomes: list[Outcome] = do_receive_events(stored_account, events)
+    outcomes: list[Outcome] = do_receive_events(stored_account, events, with_contact=connector.answers_with_contact)
     errors = [o.error for o in outcomes if o.error]
     if key is not None and not errors:
         WebhookDelivery.objects.filter(connector=cid, key=key.key[:255]).update(processed=True)

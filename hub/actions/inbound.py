@@ -29,28 +29,32 @@ from hub.models import ChannelAccount, Conversation, Identity, OptOut, RoutingEn
 logger = logging.getLogger(__name__)
 
 
-def do_receive_events(account: ChannelAccount, events: Sequence[InboundEvent]) -> list[Outcome]:
+def do_receive_events(account: ChannelAccount, events: Sequence[InboundEvent], *,
+                      with_contact: bool = False) -> list[Outcome]:
     """Store each event in its own transaction (one bad event does not undo the others, and a provider's
-    retry of the whole request stores only what is missing)."""
+    retry of the whole request stores only what is missing). `with_contact`: also read each conversation's
+    routing state for the connector's answer (a few queries more, so only for connectors that use it)."""
     outcomes: list[Outcome] = []
     for event in events:
         try:
-            outcomes.append(_receive(account, event))
+            outcomes.append(_receive(account, event, with_contact))
         except (IngestError, ActionError) as exc:
             logger.info("refused %s on account %s: %s", type(event).__name__, account.pk, exc)
             outcomes.append(Outcome(event=event, stored=False, error=str(exc)))
     return outcomes
 
 
-def _receive(account: ChannelAccount, event: InboundEvent) -> Outcome:
+def _receive(account: ChannelAccount, event: InboundEvent, with_contact: bool) -> Outcome:
     if isinstance(event, InboundMessage):
         result = do_ingest_message(account, event)
         return Outcome(event=event, stored=result.created, duplicate=not result.created,
-                       message_id=result.message.pk, contact=contact_state(result.message.conversation_id))
+                       message_id=result.message.pk,
+                       contact=contact_state(result.message.conversation_id) if with_contact else None)
     if isinstance(event, CallEvent):
         result = do_ingest_call(account, event)
         return Outcome(event=event, stored=result.created, duplicate=not result.created,
-                       message_id=result.message.pk, contact=contact_state(result.message.conversation_id))
+                       message_id=result.message.pk,
+                       contact=contact_state(result.message.conversation_id) if with_contact else None)
     if isinstance(event, DeliveryStatus):
         message = do_ingest_status(account, event)
         if message is None:

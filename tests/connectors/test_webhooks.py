@@ -238,7 +238,7 @@ def test_a_delivery_that_failed_midway_is_processed_on_retry(client: Client, ech
     request = signed(message_payload(), **{"X-Echo-Delivery": "ev-9"})
     import hub.webhooks
 
-    def unavailable(*args: Any) -> None:
+    def unavailable(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("server closed the connection")
 
     with monkeypatch.context() as m:
