@@ -18,6 +18,7 @@ ENTRY_POINT_GROUP = "hub.connectors"
 BUILTIN_CONNECTORS: list[str] = [
     "connectors.log.connector:LogConnector",
     "connectors.sms.connector:SmsConnector",
+    "connectors.voice.connector:VoiceConnector",
     "connectors.weibo.connector:WeiboConnector",
     "connectors.slack.connector:SlackConnector",
 ]

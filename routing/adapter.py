@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
+from hub.actions import calls
 from hub.actions import routing as actions
 from hub.models import AgentProfile, AgentSkill, Conversation, Message, RoutingEntry, RoutingQueue
 from routing.core import (
@@ -119,9 +120,12 @@ def load(now: dt.datetime, extra_agents: Iterable[int] = ()) -> Engine:
         engine.set_agent(Agent(p.user_id, presence, frozenset(teams.get(p.user_id, ())), skills.get(p.user_id, {}),
                                dict(p.capacity or {}), _ts(p.idle_since or p.presence_changed_at),
                                _ts(p.last_routed_at), p.missed_offers), _ts(now))
-    for row in (Conversation.objects.filter(assignee_id__in=ids, status__in=actions.ACTIVE_STATUSES)
-                .values("id", "channel", "assignee_id", "queue_id")):
-        contact = Contact(row["id"], row["channel"], 0.0)
+    held = list(Conversation.objects.filter(assignee_id__in=ids, status__in=actions.ACTIVE_STATUSES)
+                .values("id", "channel", "assignee_id", "queue_id"))
+    # A voice conversation holds its agent exclusively only while its call lasts (hub/actions/calls.py).
+    channels = calls.held_channels(((row["id"], row["channel"]) for row in held), now)
+    for row in held:
+        contact = Contact(row["id"], channels[row["id"]], 0.0)
         queue_id = row["queue_id"] if row["queue_id"] in queues else None
         engine.restore(Entry(contact, queue_id, 0.0, ASSIGNED, agent_id=row["assignee_id"]))
     for e in entries:

@@ -22,6 +22,7 @@ from django.utils.text import get_valid_filename
 
 from connectors.base import CallEvent, DeliveryStatus, InboundAttachment, InboundMessage, Sender
 from hub import audit
+from hub.actions import calls
 from hub.actions.outbound import do_apply_delivery_status
 from hub.events import schema
 from hub.events.payloads import conversation_data, message_data
@@ -344,30 +345,39 @@ def do_ingest_status(account: ChannelAccount, status: DeliveryStatus) -> Message
 
 
 def do_ingest_call(account: ChannelAccount, event: CallEvent) -> IngestResult:
-    """Record a voice call as a `call` message; later events of the same call update it in place."""
+    """Record a voice call as a `call` message; later events of the same call update it in place. The status
+    only moves forward and nothing an event leaves empty is wiped (hub/actions/calls.merged_call_metadata);
+    a call that ended with no agent becomes a callback task, once."""
+    if not event.call_id or len(event.call_id) > 250:
+        raise IngestError("call_id must be 1 to 250 characters")
     provider_id = f"call:{event.call_id}"
+    result = _update_call(account, event, provider_id)
+    if result is None:
+        inbound = InboundMessage(
+            provider_message_id=provider_id, sender=event.caller, text=event.transcript,
+            metadata=calls.merged_call_metadata({"call_direction": event.direction}, event),
+        )
+        result = do_ingest_message(account, inbound, kind=Message.Kind.CALL)
+        if not result.created:
+            # Another delivery created the call meanwhile: this event still applies to it.
+            result = _update_call(account, event, provider_id) or result
+    calls.do_follow_up_call(result.message)
+    return result
+
+
+def _update_call(account: ChannelAccount, event: CallEvent, provider_id: str) -> IngestResult | None:
     with transaction.atomic():
         existing = (Message.objects.select_for_update(no_key=True)
                     .filter(channel_account=account, provider_message_id=provider_id).first())
-        if existing is not None:
-            meta = dict(existing.metadata)
-            if meta.get("call_status") == event.status and meta.get("duration_seconds") == event.duration_seconds:
-                return IngestResult(existing, created=False)
-            meta.update(call_status=event.status, duration_seconds=event.duration_seconds)
-            if event.recording_url:
-                meta["recording_url"] = event.recording_url
-            text = existing.text
-            if event.transcript:
-                text, _ = bound_text(event.transcript)
-            Message.objects.filter(pk=existing.pk).update(metadata=meta, text=text)
-            existing.refresh_from_db()
-            conversation = existing.conversation
-            publish(schema.MessageUpdated(message=message_data(existing)), conversation_audience(conversation),
-                    conversation_id=conversation.pk, customer_id=conversation.customer_id)
+        if existing is None:
+            return None
+        meta = calls.merged_call_metadata(existing.metadata, event)
+        text = bound_text(event.transcript)[0] if event.transcript else existing.text
+        if meta == existing.metadata and text == existing.text:
             return IngestResult(existing, created=False)
-    inbound = InboundMessage(
-        provider_message_id=provider_id, sender=event.caller, text=event.transcript,
-        metadata={"call_status": event.status, "duration_seconds": event.duration_seconds,
-                  "recording_url": event.recording_url, "call_direction": event.direction},
-    )
-    return do_ingest_message(account, inbound, kind=Message.Kind.CALL)
+        Message.objects.filter(pk=existing.pk).update(metadata=meta, text=text)
+        existing.refresh_from_db()
+        conversation = existing.conversation
+        publish(schema.MessageUpdated(message=message_data(existing)), conversation_audience(conversation),
+                conversation_id=conversation.pk, customer_id=conversation.customer_id)
+        return IngestResult(existing, created=False)

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
-from django.db.models import Count, F
+from django.db.models import F
 from django.utils import timezone
 
 from hub import audit
-from hub.actions import ActionError
+from hub.actions import ActionError, calls
 from hub.actions.agents import do_set_presence
 from hub.actions.conversations import do_assign
 from hub.events import schema
@@ -68,10 +68,12 @@ def agent_record(profile: AgentProfile) -> AgentRecord:
     conversations assigned to them, plus their pending offer."""
     record = AgentRecord(profile.user_id, profile.presence, frozenset(), {}, dict(profile.capacity or {}),
                          0.0, 0.0, profile.missed_offers)
-    for row in (Conversation.objects.filter(assignee_id=profile.user_id, status__in=ACTIVE_STATUSES)
-                .values("channel").annotate(n=Count("id"))):
-        record.load[row["channel"]] = record.load.get(row["channel"], 0) + row["n"]
-        record.total += row["n"]
+    held = (Conversation.objects.filter(assignee_id=profile.user_id, status__in=ACTIVE_STATUSES)
+            .values_list("id", "channel"))
+    # As routing/adapter.load counts it: a voice conversation is exclusive only while its call lasts.
+    for channel in calls.held_channels(held).values():
+        record.load[channel] = record.load.get(channel, 0) + 1
+        record.total += 1
     for cid, channel in (RoutingEntry.objects.filter(state=RoutingEntry.State.OFFERED, offer__agent_id=profile.user_id)
                          .values_list("conversation_id", "conversation__channel")):
         record.load[channel] = record.load.get(channel, 0) + 1
