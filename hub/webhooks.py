@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from channels.db import DatabaseSyncToAsync
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import DatabaseError, IntegrityError, transaction
@@ -74,7 +76,16 @@ def inbound_request(request: HttpRequest, body: bytes, endpoint: str, params: di
 
 
 @csrf_exempt
-def webhook(request: HttpRequest, connector_id: str, endpoint: str, **params: Any) -> HttpResponse:
+async def webhook(request: HttpRequest, connector_id: str, endpoint: str, **params: Any) -> HttpResponse:
+    """Under Daphne a synchronous view runs on the one thread every synchronous view shares, so webhooks
+    would be stored one at a time, each waiting out its own commit: the work runs in the thread pool
+    instead, where concurrent deliveries overlap their database round trips (each thread its own
+    connection). The test settings keep it on the calling thread, inside the test's connection."""
+    return await (_in_pool if settings.HUB_WEBHOOKS_IN_THREAD_POOL else _on_caller)(
+        request, connector_id, endpoint, **params)
+
+
+def _webhook_sync(request: HttpRequest, connector_id: str, endpoint: str, **params: Any) -> HttpResponse:
     connector = registry.get(connector_id)
     if connector is None:
         return _answer(404, f"no connector {connector_id!r}")
@@ -103,6 +114,10 @@ def webhook(request: HttpRequest, connector_id: str, endpoint: str, **params: An
         response = _answer(503, "temporarily unavailable, retry later")
         response["Retry-After"] = "5"
         return response
+
+
+_in_pool = DatabaseSyncToAsync(_webhook_sync, thread_sensitive=False)
+_on_caller = sync_to_async(_webhook_sync, thread_sensitive=True)
 
 
 def _handle(connector: Connector, req: InboundRequest) -> HttpResponse:

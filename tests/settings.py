@@ -12,3 +12,7 @@ from hub.settings import *  # noqa: F403
 # Threads the tests start (a Celery worker, racing writers) must not keep the test database open after
 # their task, or PostgreSQL refuses to drop it at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# Webhooks run on the calling thread, so that a test's own transaction and connection see what they store
+# (tests/connectors/test_webhooks.py runs the thread-pool path too).
+HUB_WEBHOOKS_IN_THREAD_POOL = False

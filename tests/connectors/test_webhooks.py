@@ -374,3 +374,24 @@ def test_the_default_account_takes_its_settings_from_the_environment(echo: Chann
     assert info.config["api_url"] == "https://hub.example.com"
     assert info.signing_key and info.signing_key != account_info(
         ChannelAccount.objects.create(channel="echo", name="Other", address="x")).signing_key
+
+
+def test_in_production_the_webhook_runs_in_the_thread_pool(client: Client, echo: ChannelAccount,
+                                                           settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import hub.webhooks
+
+    settings.HUB_WEBHOOKS_IN_THREAD_POOL = True
+    threads: list[str] = []
+    real = hub.webhooks.do_receive_events
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(hub.webhooks, "do_receive_events", spy)
+    assert call(client, signed(message_payload())).status_code == 200
+    assert call(client, signed(message_payload())).status_code == 200
+    assert inbound_count() == 1
+    assert threads and threading.main_thread().name not in threads
