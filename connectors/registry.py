@@ -17,6 +17,7 @@ ENTRY_POINT_GROUP = "hub.connectors"
 # "module:Class" of the connectors that ship with the hub.
 BUILTIN_CONNECTORS: list[str] = [
     "connectors.log.connector:LogConnector",
+    "connectors.email.connector:EmailConnector",
     "connectors.sms.connector:SmsConnector",
     "connectors.voice.connector:VoiceConnector",
     "connectors.weibo.connector:WeiboConnector",

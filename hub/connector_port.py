@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from connectors import registry
 from connectors.base import AccountInfo, Connector, InboundEvent, Outcome
@@ -43,23 +44,35 @@ def find_account(channel: str, address: str | None) -> ChannelAccount | None:
 
 
 class DatabaseHubPort:
-    """The `connectors.base.HubPort` for listeners and pollers running in a hub process."""
+    """The `connectors.base.HubPort` for listeners and pollers running in a hub process. Their threads live
+    outside Django's request cycle: each call takes a fresh connection and gives it back, as a request
+    would, so no listener thread keeps one open while it waits for mail."""
 
     def account(self, channel: str, address: str | None) -> AccountInfo | None:
-        close_old_connections()
-        found = find_account(channel, address)
-        return account_info(found) if found else None
+        with _connection():
+            found = find_account(channel, address)
+            return account_info(found) if found else None
 
     def accounts(self, channel: str) -> list[AccountInfo]:
-        close_old_connections()
-        return [account_info(a) for a in ChannelAccount.objects.filter(channel=channel, active=True).order_by("id")]
+        with _connection():
+            return [account_info(a) for a in ChannelAccount.objects.filter(channel=channel, active=True)
+                    .order_by("id")]
 
     def deliver(self, account: AccountInfo, events: Sequence[InboundEvent]) -> list[Outcome]:
         from hub.actions.inbound import do_receive_events
 
-        close_old_connections()
-        stored = ChannelAccount.objects.get(pk=account.id)
-        return do_receive_events(stored, events)
+        with _connection():
+            stored = ChannelAccount.objects.get(pk=account.id)
+            return do_receive_events(stored, events)
+
+
+@contextmanager
+def _connection() -> Iterator[None]:
+    close_old_connections()
+    try:
+        yield
+    finally:
+        connection.close()
 
 
 def connector_of(account: ChannelAccount) -> Connector | None:

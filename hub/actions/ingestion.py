@@ -289,7 +289,8 @@ def _store_attachments(message: Message, attachments: Sequence[InboundAttachment
         attachment.save()
         stored.append(attachment)
     if skipped:
-        message.metadata["attachments_not_stored"] = skipped
+        # Added to what the connector already listed (attachments its parser dropped).
+        message.metadata["attachments_not_stored"] = [*message.metadata.get("attachments_not_stored", []), *skipped]
         message.save(update_fields=["metadata"])
         if any(item["reason"] == "pending_fetch" for item in skipped):
             message_id = message.pk

@@ -8,19 +8,26 @@ Redis, and the background work is left to `hub worker` and `hub beat`.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connections
 
+from connectors import registry
+from connectors.base import Listener
 from hub import config
 from hub.channel_accounts import ensure_default_accounts
 from hub.cli import banner, embedded
 from hub.cli.celery_commands import check_broker
 from hub.cli.database import ensure_reachable, migrate, startup_lock
 from hub.cli.server import check_port_free, serve
+from hub.connector_port import DatabaseHubPort
+
+logger = logging.getLogger(__name__)
 
 
 def _url(host: str, port: int) -> str:
@@ -28,6 +35,36 @@ def _url(host: str, port: int) -> str:
     if ":" in shown and not shown.startswith("["):
         shown = f"[{shown}]"
     return f"http://{shown}:{port}"
+
+
+def start_listeners() -> list[Listener]:
+    """Start the inbound servers every connector asks for (an SMTP listener...). One that cannot start
+    (its port is taken) is reported and skipped: the hub serves without it."""
+    hub = DatabaseHubPort()
+    started: list[Listener] = []
+    for connector in registry.connectors().values():
+        try:
+            wanted: Sequence[Listener] = connector.listeners(hub)
+        except Exception:
+            logger.exception("connector %s: could not prepare its listeners", connector.id)
+            continue
+        for listener in wanted:
+            try:
+                listener.start()
+            except Exception as exc:
+                print(f"warning: {connector.name}: {listener} not started: {exc}", file=sys.stderr, flush=True)
+                continue
+            print(f"{connector.name}: {listener}", flush=True)
+            started.append(listener)
+    return started
+
+
+def stop_listeners(listeners: Sequence[Listener]) -> None:
+    for listener in reversed(listeners):
+        try:
+            listener.stop()
+        except Exception:
+            logger.exception("stopping %s failed", listener)
 
 
 def _first_run() -> bool:
@@ -58,6 +95,7 @@ def run(args: argparse.Namespace) -> int:
             # Let the demo's replies go out first, so their log lines come before the banner.
             embedded.wait_for_outbox(timeout=15)
         embedded.start_periodic_jobs()
+    listeners = start_listeners()
     # The main thread's connection is not used while serving; requests and tasks open their own.
     connections.close_all()
 
@@ -69,5 +107,8 @@ def run(args: argparse.Namespace) -> int:
         banner.print_running(_url(host, port), demo_loaded_now=demo_loaded_now, requeued=requeued)
         print(f"Ready in {time.monotonic() - started:.1f} s.", flush=True)
 
-    serve(host, port, on_ready=ready, access_log=not args.no_access_log)
+    try:
+        serve(host, port, on_ready=ready, access_log=not args.no_access_log)
+    finally:
+        stop_listeners(listeners)
     return 0
