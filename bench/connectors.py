@@ -267,11 +267,23 @@ def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
                                "--concurrency=1", "--pool=solo"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, text=True)
     try:
-        return asyncio.run(_latency_run(port, rate, seconds))
+        cpu_before = _cpu_seconds(server.pid), _cpu_seconds(worker.pid)
+        result = asyncio.run(_latency_run(port, rate, seconds))
+        cpu_after = _cpu_seconds(server.pid), _cpu_seconds(worker.pid)
+        sent = sum(result["statuses"].values())
+        result["daphne_cpu_ms_per_request"] = round((cpu_after[0] - cpu_before[0]) * 1000 / sent, 1)
+        result["worker_cpu_ms_per_request"] = round((cpu_after[1] - cpu_before[1]) * 1000 / sent, 1)
+        return result
     finally:
         for proc in (server, worker):
             proc.terminate()
             proc.wait(10)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to tell CPU from waiting."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _latency_run(port: int, rate: float, seconds: float) -> dict[str, Any]:
