@@ -37,7 +37,7 @@ test-sqlite: $(VENV)/.installed-dev
 test-postgres: $(VENV)/.installed-dev
 	@HUB_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m tests.services_check; status=$$?; \
 	if [ $$status -eq 2 ]; then exit 0; elif [ $$status -ne 0 ]; then exit $$status; fi; \
-	HUB_DATABASE_URL=$(PG_TEST_URL) HUB_REDIS_URL= HUB_TEST_REDIS_URL=$(REDIS_TEST_URL) \
+	HUB_DATABASE_URL=$(PG_TEST_URL) HUB_REDIS_URL= HUB_TEST_REDIS_URL=$(REDIS_TEST_URL) HUB_TEST_PASS=postgres \
 		$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

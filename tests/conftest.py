@@ -38,3 +38,36 @@ def _clean_task_runner() -> None:
     runner.clear()
     yield
     runner.clear()
+
+
+# The PostgreSQL pass of `make test` (HUB_TEST_PASS=postgres) runs what depends on the database: tests that
+# use it (a django_db mark), the PostgreSQL- and Redis-marked ones, and the command-line tests that start hub
+# processes on it. Pure tests (the routing engine, MIME parsing) and a connector's own provider-format tests
+# give the same answer on either database and run in the SQLite pass only; every connector still runs the
+# shared contract and the webhook pipeline's tests on PostgreSQL.
+_PROVIDER_FORMAT_MODULES = {
+    "test_email_parsing", "test_email_outbound", "test_email_smtp", "test_email_imap",
+    "test_sms", "test_sms_units", "test_slack", "test_slack_units",
+    "test_weibo", "test_weibo_connector", "test_voice",
+}
+_PROCESS_MODULES = {"test_cli", "test_make_run"}
+_DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+                "live_server", "admin_client", "admin_user"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("HUB_TEST_PASS") != "postgres":
+        return
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        uses_services = (any(item.get_closest_marker(m) for m in ("django_db", "postgres", "redis"))
+                         or bool(_DB_FIXTURES & set(getattr(item, "fixturenames", ()))))
+        if module in _PROCESS_MODULES or (uses_services and module not in _PROVIDER_FORMAT_MODULES):
+            kept.append(item)
+        else:
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
