@@ -8,15 +8,14 @@ address), "help_text": "..." (the answer to HELP)}. See docs/_drafts/sms.md.
 
 from __future__ import annotations
 
-import hmac
 import mimetypes
 import re
 from collections.abc import Mapping, Sequence
 from urllib.parse import quote
 
-from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
+from connectors import twilio_webhooks
 from connectors.base import (
     AccountInfo,
     Capability,
@@ -33,7 +32,6 @@ from connectors.base import (
     OutboundMessage,
     Outcome,
     PermanentFailure,
-    RejectedRequest,
     Sender,
     SendResult,
     WebhookReply,
@@ -45,7 +43,6 @@ STATUS_PATH = "/webhooks/twilio/sms/status"
 DEFAULT_HELP_TEXT = ("You are texting our customer support team: reply with your question and an agent will "
                      "answer. Reply STOP to stop receiving messages, START to receive them again. Message and "
                      "data rates may apply.")
-E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 # Twilio allows 10 media per MMS; the hub stores up to 20 attachments per message.
 MAX_MEDIA = 20
 
@@ -59,18 +56,6 @@ STATUSES: dict[str, DeliveryState] = {
     "failed": "failed",
     "canceled": "failed",
 }
-
-
-def _fields(request: InboundRequest) -> Mapping[str, str]:
-    # Twilio posts a form; a number configured for HTTP GET sends the same fields in the query string.
-    return request.form if request.method == "POST" else request.query
-
-
-def _required(fields: Mapping[str, str], name: str) -> str:
-    value = fields.get(name, "").strip()
-    if not value:
-        raise MalformedRequest(f"missing field {name!r}")
-    return value
 
 
 class SmsConnector(Connector):
@@ -92,41 +77,26 @@ class SmsConnector(Connector):
     # --- inbound ------------------------------------------------------------------------------------
 
     def account_address(self, request: InboundRequest) -> str | None:
-        fields = _fields(request)
+        fields = twilio_webhooks.fields(request)
         if request.endpoint == "status":
             # `account` is set by `send` when a messaging service picks the sender from its pool, so the
             # reporting number (From) may be another one than the account's.
-            return request.query.get("account", "").strip() or _required(fields, "From")
-        return _required(fields, "To")
+            return request.query.get("account", "").strip() or twilio_webhooks.required(fields, "From")
+        return twilio_webhooks.required(fields, "To")
 
     def verify(self, account: AccountInfo, request: InboundRequest) -> bool:
-        token = str(account.config.get("auth_token") or "")
-        if not token:
-            raise RejectedRequest("no Twilio auth token is configured for this account")
-        signature = request.headers.get("x-twilio-signature", "")
-        if not signature:
-            raise RejectedRequest("no X-Twilio-Signature header")
-        params = dict(request.form) if request.method == "POST" else {}
-        if not RequestValidator(token).validate(request.url, params, signature):
-            raise RejectedRequest(f"X-Twilio-Signature does not match {request.url}")
-        expected = str(account.config.get("account_sid") or "")
-        given = _fields(request).get("AccountSid", "")
-        if not expected:
-            raise RejectedRequest("no Twilio account SID is configured for this account")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise RejectedRequest(f"AccountSid {given[:40]!r} is not this account's")
-        return True
+        return twilio_webhooks.verify(account, request)
 
     def parse(self, account: AccountInfo, request: InboundRequest) -> Sequence[InboundEvent]:
-        fields = _fields(request)
+        fields = twilio_webhooks.fields(request)
         if request.endpoint == "status":
             return self._status(fields)
         return self._message(fields)
 
     def _message(self, fields: Mapping[str, str]) -> list[InboundEvent]:
-        sid = _required(fields, "MessageSid")
-        number = _required(fields, "From")
-        if not E164.fullmatch(number):
+        sid = twilio_webhooks.required(fields, "MessageSid")
+        number = twilio_webhooks.required(fields, "From")
+        if not twilio_webhooks.E164.fullmatch(number):
             raise MalformedRequest(f"From {number[:40]!r} is not an E.164 phone number")
         sender = Sender(kind=self.identity_kind, address=number)
         body = fields.get("Body", "")
@@ -158,7 +128,7 @@ class SmsConnector(Connector):
             raise MalformedRequest(f"NumMedia {count} is more than a message can carry ({MAX_MEDIA})")
         media = []
         for index in range(count):
-            url = _required(fields, f"MediaUrl{index}")
+            url = twilio_webhooks.required(fields, f"MediaUrl{index}")
             content_type = fields.get(f"MediaContentType{index}", "").strip()
             extension = (mimetypes.guess_extension(content_type) or "") if content_type else ""
             media.append(InboundAttachment(name=f"{sid}-{index + 1}{extension}", content_type=content_type,
@@ -166,8 +136,8 @@ class SmsConnector(Connector):
         return media
 
     def _status(self, fields: Mapping[str, str]) -> list[InboundEvent]:
-        sid = fields.get("MessageSid", "").strip() or _required(fields, "SmsSid")
-        status = (fields.get("MessageStatus", "").strip() or _required(fields, "SmsStatus")).lower()
+        sid = fields.get("MessageSid", "").strip() or twilio_webhooks.required(fields, "SmsSid")
+        status = (fields.get("MessageStatus", "").strip() or twilio_webhooks.required(fields, "SmsStatus")).lower()
         state = STATUSES.get(status)
         if state is None:
             return []
@@ -182,7 +152,7 @@ class SmsConnector(Connector):
     def respond(self, account: AccountInfo, request: InboundRequest, outcomes: Sequence[Outcome]) -> WebhookReply:
         twiml = MessagingResponse()
         if request.endpoint == "message":
-            keyword = keywords.classify(_fields(request).get("Body", ""))
+            keyword = keywords.classify(twilio_webhooks.fields(request).get("Body", ""))
             if keyword and keyword[0] == "help":
                 twiml.message(str(account.config.get("help_text") or DEFAULT_HELP_TEXT))
         return WebhookReply(body=str(twiml).encode(), content_type="text/xml; charset=utf-8")

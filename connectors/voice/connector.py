@@ -10,15 +10,13 @@ Account config: {"account_sid": "AC...", "auth_token": "...", "hold_music_url": 
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
-from twilio.request_validator import RequestValidator
-
+from connectors import twilio_webhooks
 from connectors.base import (
     AccountInfo,
     CallEvent,
@@ -31,7 +29,6 @@ from connectors.base import (
     OutboundMessage,
     Outcome,
     PermanentFailure,
-    RejectedRequest,
     Sender,
     SendResult,
     WebhookReply,
@@ -40,7 +37,6 @@ from connectors.voice import twiml
 
 CallState = Literal["ringing", "in-progress", "completed", "no-answer", "busy", "failed", "canceled"]
 
-E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 SECONDS = re.compile(r"-?[0-9]{1,7}")
 # Who called when the number is withheld ("Anonymous", "client:...", "sip:..."): a customer of their own,
 # one per call, since nothing identifies them across calls.
@@ -59,18 +55,6 @@ QUEUE_LEFT_TO_US = frozenset({"leave", "queue-full", "error", "system-error"})
 DIAL_ANSWERED = frozenset({"completed", "answered"})
 
 REPLY_REFUSED = "Voice calls cannot carry a text reply; answer on SMS or call the customer back"
-
-
-def _fields(request: InboundRequest) -> Mapping[str, str]:
-    # Twilio posts a form; a number configured for HTTP GET sends the same fields in the query string.
-    return request.form if request.method == "POST" else request.query
-
-
-def _required(fields: Mapping[str, str], name: str) -> str:
-    value = fields.get(name, "").strip()
-    if not value:
-        raise MalformedRequest(f"missing field {name!r}")
-    return value
 
 
 def _seconds(fields: Mapping[str, str], name: str) -> int:
@@ -108,7 +92,7 @@ def _outbound(fields: Mapping[str, str]) -> bool:
 def _caller(fields: Mapping[str, str], call_sid: str) -> Sender:
     """The customer on the line: who called in, or whom an outbound call rang."""
     number = (fields.get("To", "") if _outbound(fields) else fields.get("From", "")).strip()
-    if E164.fullmatch(number):
+    if twilio_webhooks.E164.fullmatch(number):
         return Sender(kind="phone", address=number, display_name=fields.get("CallerName", "").strip()[:200])
     return Sender(kind=WITHHELD_KIND, address=call_sid, display_name="Withheld number")
 
@@ -156,37 +140,22 @@ class VoiceConnector(Connector):
         named = request.query.get("account", "").strip()
         if named:
             return named
-        fields = _fields(request)
+        fields = twilio_webhooks.fields(request)
         number = (fields.get("From", "") if fields.get("Direction", "") == "outbound-api" else fields.get("To", ""))
         number = number.strip()
-        return number if E164.fullmatch(number) else None
+        return number if twilio_webhooks.E164.fullmatch(number) else None
 
     def verify(self, account: AccountInfo, request: InboundRequest) -> bool:
-        token = str(account.config.get("auth_token") or "")
-        if not token:
-            raise RejectedRequest("no Twilio auth token is configured for this account")
-        signature = request.headers.get("x-twilio-signature", "")
-        if not signature:
-            raise RejectedRequest("no X-Twilio-Signature header")
-        params = dict(request.form) if request.method == "POST" else {}
-        if not RequestValidator(token).validate(request.url, params, signature):
-            raise RejectedRequest(f"X-Twilio-Signature does not match {request.url}")
-        expected = str(account.config.get("account_sid") or "")
-        given = _fields(request).get("AccountSid", "")
-        if not expected:
-            raise RejectedRequest("no Twilio account SID is configured for this account")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise RejectedRequest(f"AccountSid {given[:40]!r} is not this account's")
-        return True
+        return twilio_webhooks.verify(account, request)
 
     def parse(self, account: AccountInfo, request: InboundRequest) -> Sequence[InboundEvent]:
-        fields = _fields(request)
+        fields = twilio_webhooks.fields(request)
         endpoint = request.endpoint
         if endpoint == "agent_status":
             return self._agent_leg(request, fields)
-        sid = _required(fields, "CallSid")
+        sid = twilio_webhooks.required(fields, "CallSid")
         if endpoint == "call":
-            _required(fields, "From")
+            twilio_webhooks.required(fields, "From")
         state = CALL_STATES.get(fields.get("CallStatus", "").strip().lower())
         caller = _caller(fields, sid) if fields.get("From") or fields.get("To") else Sender("phone", "")
         direction: Literal["in", "out"] = "out" if _outbound(fields) else "in"
@@ -210,12 +179,12 @@ class VoiceConnector(Connector):
             _seconds(fields, "QueueTime")
             return event(state or "in-progress")
         if endpoint == "queue_result":
-            result = _required(fields, "QueueResult").lower()[:40]
+            result = twilio_webhooks.required(fields, "QueueResult").lower()[:40]
             queued = {"queue_result": result, "queue_seconds": _maybe_seconds(fields, "QueueTime")}
             # The caller hung up while waiting: the call is over, whatever CallStatus says yet.
             return event("completed" if result == "hangup" else state or "in-progress", metadata=queued)
         if endpoint == "dial_result":
-            outcome = _required(fields, "DialCallStatus").lower()[:40]
+            outcome = twilio_webhooks.required(fields, "DialCallStatus").lower()[:40]
             if outcome in DIAL_ANSWERED:
                 agent = request.query.get("agent", "")[:150]
                 # Our answer hangs up once the agent's leg ends: the call is over.
@@ -230,7 +199,7 @@ class VoiceConnector(Connector):
         if endpoint == "recording":
             return self._recording(fields, event)
         if endpoint == "transcription":
-            status = _required(fields, "TranscriptionStatus").lower()[:20]
+            status = twilio_webhooks.required(fields, "TranscriptionStatus").lower()[:20]
             details = {"transcription_status": status,
                        "transcription_sid": fields.get("TranscriptionSid", "").strip()[:64]}
             text = fields.get("TranscriptionText", "") if status == "completed" else ""
@@ -252,8 +221,8 @@ class VoiceConnector(Connector):
 
     def _agent_leg(self, request: InboundRequest, fields: Mapping[str, str]) -> list[InboundEvent]:
         """The <Client> leg's answered callback: the caller's call (ParentCallSid) is now with the agent."""
-        parent = _required(fields, "ParentCallSid")
-        _required(fields, "CallSid")
+        parent = twilio_webhooks.required(fields, "ParentCallSid")
+        twilio_webhooks.required(fields, "CallSid")
         if CALL_STATES.get(fields.get("CallStatus", "").strip().lower()) != "in-progress":
             return []
         to = fields.get("To", "").strip()
@@ -262,12 +231,13 @@ class VoiceConnector(Connector):
             raise MalformedRequest("no agent in To or the URL")
         # The agent's leg rings the agent from the caller's number: From is the customer.
         number = fields.get("From", "").strip()
-        caller = Sender("phone", number) if E164.fullmatch(number) else Sender(WITHHELD_KIND, parent, "Withheld number")
+        caller = (Sender("phone", number) if twilio_webhooks.E164.fullmatch(number)
+                  else Sender(WITHHELD_KIND, parent, "Withheld number"))
         return [CallEvent(call_id=parent, caller=caller, status="in-progress", at=_at(fields),
                           metadata={"answered_by": agent})]
 
     def respond(self, account: AccountInfo, request: InboundRequest, outcomes: Sequence[Outcome]) -> WebhookReply:
-        fields = _fields(request)
+        fields = twilio_webhooks.fields(request)
         cfg = twiml.settings(account, fields)
         contact = _contact(outcomes)
         endpoint = request.endpoint

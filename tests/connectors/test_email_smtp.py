@@ -31,7 +31,6 @@ from tests.connectors.test_email_support import (
     ADDRESS,
     CUSTOMER,
     CUSTOMER_MESSAGE_ID,
-    ClosingHubPort,
     SmtpDouble,
     fixture,
     free_port,
@@ -62,7 +61,7 @@ def connector() -> EmailConnector:
 
 @pytest.fixture
 def listener(support: ChannelAccount) -> Iterator[SmtpListener]:
-    server = SmtpListener(ClosingHubPort(), connector().read_mail, host="127.0.0.1", port=0, max_bytes=300_000,
+    server = SmtpListener(DatabaseHubPort(), connector().read_mail, host="127.0.0.1", port=0, max_bytes=300_000,
                           server_name="acme.test")
     server.start()
     yield server
@@ -274,7 +273,7 @@ def test_the_default_account_configures_the_listener(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("HUB_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("HUB_WEBHOOK_MAX_BYTES", "123456")
     default = f.account("email")
-    (found,) = connector().listeners(ClosingHubPort())
+    (found,) = connector().listeners(DatabaseHubPort())
     assert isinstance(found, SmtpListener)
     assert (found.host, found.port, found.max_bytes) == ("127.0.0.1", port, 123456)
     found.start()
@@ -338,7 +337,7 @@ def test_hub_up_starts_every_connectors_listeners_and_stops_them(monkeypatch: py
 
 
 def test_a_busy_smtp_port_is_a_clear_message(listener: SmtpListener) -> None:
-    second = SmtpListener(ClosingHubPort(), connector().read_mail, host="127.0.0.1", port=listener.port,
+    second = SmtpListener(DatabaseHubPort(), connector().read_mail, host="127.0.0.1", port=listener.port,
                           max_bytes=1000)
     with pytest.raises(OSError, match="HUB_SMTP_PORT"):
         second.start()

@@ -4,7 +4,6 @@ and the SMTP double (a real aiosmtpd server standing in for the outbound mail se
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -14,11 +13,8 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from django.db import connections
 from django.test import Client
 
-from connectors.base import AccountInfo, InboundEvent, Outcome
-from hub.connector_port import DatabaseHubPort
 from tests.connectors.contract import WebhookCall, call
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
@@ -122,27 +118,3 @@ def post_mail(client: Client, body: bytes, *, account: str = ADDRESS, token: str
               content_type: str = "message/rfc822") -> Any:
     headers = bearer(token) if token is not None else {}
     return call(client, WebhookCall(f"/webhooks/email/{account}", body, headers, content_type))
-
-
-class ClosingHubPort(DatabaseHubPort):
-    """The hub port for listeners in tests: closes the calling thread's database connections after each call,
-    as Django does after a request. The SMTP listener's worker threads would otherwise keep theirs open past
-    the test, and PostgreSQL refuses to drop a test database that has sessions."""
-
-    def account(self, channel: str, address: str | None) -> AccountInfo | None:
-        try:
-            return super().account(channel, address)
-        finally:
-            connections.close_all()
-
-    def accounts(self, channel: str) -> list[AccountInfo]:
-        try:
-            return super().accounts(channel)
-        finally:
-            connections.close_all()
-
-    def deliver(self, account: AccountInfo, events: Sequence[InboundEvent]) -> list[Outcome]:
-        try:
-            return super().deliver(account, events)
-        finally:
-            connections.close_all()
