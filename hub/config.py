@@ -36,6 +36,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("HUB_TASK_MODE", "", "`celery`, `inprocess` or `sync` (run at commit, used by tests). Default: celery "
         "when a broker is configured, otherwise inprocess."),
     Var("HUB_ELASTICSEARCH_URL", "", "Elasticsearch URL. When empty the embedded search engine is used."),
+    Var("HUB_SEARCH_INDEX", "hub-messages", "Name of the search index (on Elasticsearch: the alias in front of the "
+        "versioned indices `hub reindex` builds)."),
+    Var("HUB_SEARCH_TICK_SECONDS", "5", "How often the search indexer looks for changes no kick announced (and "
+        "retries after the engine was down)."),
     Var("HUB_PUBLIC_URL", "http://127.0.0.1:8000", "The URL customers' providers and browsers reach the hub at "
         "(used for webhook signatures and links)."),
     Var("HUB_ALLOWED_HOSTS", "", "Extra comma-separated host names accepted, besides the host of HUB_PUBLIC_URL, "

@@ -87,6 +87,9 @@ REDIS_URL = config.env("HUB_REDIS_URL")
 BROKER_URL = config.broker_url()
 TASK_MODE = config.task_mode()
 ELASTICSEARCH_URL = config.env("HUB_ELASTICSEARCH_URL")
+HUB_SEARCH_INDEX = config.env("HUB_SEARCH_INDEX")
+# Index changes as they commit (tests turn it off except where they test search).
+SEARCH_AUTO_INDEX = True
 
 if REDIS_URL:
     CHANNEL_LAYERS = {

@@ -99,6 +99,34 @@ def routing_tick(requested_at: float | None = None) -> int:
     return route(requested_at=requested_at)
 
 
+# Search (search/indexer.py).
+
+@app.task(bind=True, autoretry_for=(TemporaryFailure,), retry_backoff=2, retry_backoff_max=60,
+          retry_jitter=True, max_retries=100)
+def index_search(self: Task) -> int:
+    """Drain the search backlog. While the engine is down this retries with backoff (and the periodic
+    tick tries too); the backlog stays in the database meanwhile."""
+    from search.backend import BackendUnavailable
+    from search.indexer import index_pending
+
+    try:
+        return index_pending().changes
+    except BackendUnavailable as exc:
+        raise TemporaryFailure(str(exc)) from exc
+
+
+@app.task
+def search_tick() -> int:
+    """The periodic drain: catches what a lost kick or an exhausted retry left behind."""
+    from search.backend import BackendUnavailable
+    from search.indexer import index_pending
+
+    try:
+        return index_pending().changes
+    except BackendUnavailable:
+        return 0
+
+
 # Connectors.
 
 @app.task(bind=True, autoretry_for=(TemporaryFailure,), retry_backoff=2, retry_backoff_max=300,

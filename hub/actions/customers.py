@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, Max, Min, Q, Sum
 from django.utils import timezone
@@ -13,7 +15,9 @@ from hub import audit
 from hub.actions import ActionError
 from hub.events import schema
 from hub.events.publish import publish
-from hub.models import AgentProfile, Conversation, Customer, CustomerMerge, Identity, Message, Tag
+from hub.models import AgentProfile, Attachment, Change, Conversation, Customer, CustomerMerge, Identity, Message, Tag
+
+logger = logging.getLogger(__name__)
 
 EDITABLE = {"display_name", "language", "value_tier", "notes"}
 
@@ -134,3 +138,32 @@ def do_unmerge(actor: User, merge: CustomerMerge) -> CustomerMerge:
                                        conversation_ids=list(m.conversation_ids)),
                 _audience(src, dst), customer_id=src.pk)
     return m
+
+
+def do_delete_customer(actor: User, customer: Customer) -> list[int]:
+    """Erase a customer at their request: identities, conversations, messages, notes and attachment files
+    go, and so do the change-log entries that copied their messages (the search index and every agent's
+    view drop them on the `customer.deleted` event). The audit log keeps that it happened, not what was
+    said. Returns the erased conversations' ids."""
+    with transaction.atomic():
+        c = Customer.objects.select_for_update().get(pk=customer.pk)
+        audience = _audience(c)
+        conversation_ids = list(Conversation.objects.filter(customer=c).values_list("id", flat=True))
+        files = list(Attachment.objects.filter(message__conversation_id__in=conversation_ids)
+                     .values_list("file", flat=True))
+        Change.objects.filter(Q(conversation_id__in=conversation_ids) | Q(customer_id=c.pk)).delete()
+        Conversation.objects.filter(pk__in=conversation_ids).delete()
+        Customer.objects.filter(merged_into=c).update(merged_into=None)
+        c.delete()
+        audit.record("customer.deleted", actor, customer_id=customer.pk, conversations=conversation_ids)
+        publish(schema.CustomerDeleted(customer_id=customer.pk, conversation_ids=conversation_ids), audience)
+
+        def remove_files() -> None:
+            for name in files:
+                try:
+                    default_storage.delete(name)
+                except OSError:
+                    logger.warning("could not remove the erased attachment %s", name)
+
+        transaction.on_commit(remove_files)
+    return conversation_ids

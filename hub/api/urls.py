@@ -5,7 +5,17 @@ from __future__ import annotations
 from django.urls import URLPattern, path, re_path
 
 from hub.api.errors import not_found
-from hub.api.views import agents, attachments, conversation_actions, conversations, customers, me, messages, routing
+from hub.api.views import (
+    agents,
+    attachments,
+    conversation_actions,
+    conversations,
+    customers,
+    me,
+    messages,
+    routing,
+    search,
+)
 
 urlpatterns: list[URLPattern] = [
     path("me/", me.Me.as_view(), name="api-me"),
@@ -37,5 +47,7 @@ urlpatterns: list[URLPattern] = [
     path("offers/", routing.OfferList.as_view(), name="api-offers"),
     path("offers/<int:pk>/accept/", routing.OfferAccept.as_view(), name="api-offer-accept"),
     path("offers/<int:pk>/decline/", routing.OfferDecline.as_view(), name="api-offer-decline"),
+    path("search/", search.Search.as_view(), name="api-search"),
+    path("search/export.csv", search.SearchExport.as_view(), name="api-search-export"),
     re_path(r"^.*$", not_found, name="api-not-found"),
 ]

@@ -27,6 +27,7 @@ from django.utils import timezone
 from hub.events import pusher
 from hub.events.schema import Event
 from hub.models import AgentProfile, Conversation
+from search import indexer as search_indexer
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +176,7 @@ def publish_many(events: list[Event], recipients: Iterable[int], *, conversation
     groups = (sorted(recipients.groups) if isinstance(recipients, Audience)
               else [agent_group(uid) for uid in seqs])
     transaction.on_commit(lambda: send_now(seqs, payloads, groups))
+    transaction.on_commit(search_indexer.kick)
     return published
 
 

@@ -138,6 +138,14 @@ class CustomersMerged(_Schema):
     conversation_ids: list[int]
 
 
+class CustomerDeleted(_Schema):
+    """A customer erased with all their conversations (hub/actions/customers.py do_delete_customer)."""
+
+    type: Literal["customer.deleted"] = "customer.deleted"
+    customer_id: int
+    conversation_ids: list[int]
+
+
 class OfferCreated(_Schema):
     """Sent by routing: a conversation is offered to the recipient until `expires_at`."""
 
@@ -167,6 +175,7 @@ Event = Annotated[
     | PresenceChanged
     | CustomerUpdated
     | CustomersMerged
+    | CustomerDeleted
     | OfferCreated
     | OfferClosed,
     Field(discriminator="type"),
@@ -176,7 +185,7 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 EVENT_TYPES: tuple[type[_Schema], ...] = (
     ConversationCreated, ConversationUpdated, ConversationAssigned, MessageCreated, MessageUpdated, MessageStatus,
-    NoteCreated, PresenceChanged, CustomerUpdated, CustomersMerged, OfferCreated, OfferClosed,
+    NoteCreated, PresenceChanged, CustomerUpdated, CustomersMerged, CustomerDeleted, OfferCreated, OfferClosed,
 )
 
 

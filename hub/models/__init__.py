@@ -8,6 +8,7 @@ from hub.models.conversations import Conversation, Note, Tag, ThreadKey
 from hub.models.customers import Customer, Identity
 from hub.models.messages import Attachment, Message
 from hub.models.routing import RoutingEntry, RoutingOffer, RoutingQueue
+from hub.models.search import SearchIndexState
 
 __all__ = [
     "AgentProfile",
@@ -29,6 +30,7 @@ __all__ = [
     "RoutingEntry",
     "RoutingOffer",
     "RoutingQueue",
+    "SearchIndexState",
     "Tag",
     "Team",
     "ThreadKey",

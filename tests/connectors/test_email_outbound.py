@@ -3,7 +3,6 @@ address, no header injection) and how SMTP answers become temporary or permanent
 reply-address tokens."""
 
 # Chinese text is written with full-width punctuation, which RUF001 takes for look-alikes of ASCII.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  (full-width punctuation is what Chinese mail clients write)
+
 """Parsing inbound mail (connectors/email/mime.py, connectors/email/quotes.py): pure, no database.
 
 Fixtures are in tests/fixtures/email/: hand-written samples as the clients send them, and the charset ones

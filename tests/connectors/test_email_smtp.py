@@ -3,7 +3,6 @@ smtplib), and the whole round trip: mail in, agent reply out through a local SMT
 answer back into the same conversation by its headers or by the signed reply address."""
 
 # Chinese text is written with full-width punctuation, which RUF001 takes for look-alikes of ASCII.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

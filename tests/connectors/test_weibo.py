@@ -3,7 +3,6 @@ public comments and mentions threaded per post and per commenter, replies throug
 limits, follows, media, and every kind of bad input."""
 
 # Chinese text keeps its full-width punctuation: that is what these tests are about.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 reply API, the platform's errors, media downloads."""
 
 # Chinese text keeps its full-width punctuation: that is what these tests are about.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

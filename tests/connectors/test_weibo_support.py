@@ -2,7 +2,6 @@
 push payloads, and a local server answering like the platform's reply APIs."""
 
 # Chinese text keeps its full-width punctuation: that is what these tests are about.
-# ruff: noqa: RUF001
 
 from __future__ import annotations
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hub.access import access_customer, visible_customers
-from hub.actions.customers import do_merge_customers, do_unmerge, do_update_customer
+from hub.actions.customers import do_delete_customer, do_merge_customers, do_unmerge, do_update_customer
 from hub.api.base import AgentAPIView
 from hub.api.filters import search_customers
 from hub.api.permissions import IsSupervisor
@@ -55,6 +55,16 @@ class CustomerDetail(AgentAPIView):
         tags = changes.pop("tags", None)
         customer = do_update_customer(self.user, customer, changes, tags=tags)
         return Response(CustomerDetailSerializer(customer, context=self.get_serializer_context()).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request: Request, pk: int) -> Response:
+        """Erase the customer at their request, with every conversation, message, note and attachment of
+        theirs (supervisors and administrators). Not undoable."""
+        if not IsSupervisor().has_permission(request, self):
+            raise PermissionDenied(IsSupervisor.message)
+        customer = access_customer(self.user, pk)
+        do_delete_customer(self.user, customer)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class CustomerMergeInto(AgentAPIView):

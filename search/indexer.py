@@ -1,0 +1,206 @@
+"""The indexer: reads the change log after commit and sends what it names to the search backend.
+
+Its position is a row in the database (SearchIndexState), moved forward only after the backend accepted a
+batch. While the engine is down the batch fails, the position stays, and the changes wait in the change log
+(the backlog); the next run, from a retry or the periodic tick, drains it. Documents are rebuilt from the
+database at indexing time, so replaying a change twice is harmless, and each carries the number of the last
+change read (its version) so that a late write never replaces a newer state.
+
+One indexer runs at a time: on PostgreSQL the state row is locked for a batch (others skip it and leave the
+work to the holder, which looks again before it stops); in one process a lock does the same.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from hub.models import Change, SearchIndexState
+from search import documents
+from search.backend import BackendUnavailable, get_backend
+
+logger = logging.getLogger(__name__)
+
+STATE = "search"
+BATCH_CHANGES = 1000
+_process_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class IndexRun:
+    changes: int
+    documents: int
+    backlog: int
+
+
+def backlog() -> int:
+    """Changes not indexed yet."""
+    state = SearchIndexState.objects.filter(name=STATE).first()
+    last = state.last_change if state else 0
+    return Change.objects.filter(number__gt=last).count()
+
+
+def _state() -> SearchIndexState:
+    state, _ = SearchIndexState.objects.get_or_create(name=STATE)
+    return state
+
+
+def _batch(backend_ready: list[bool]) -> tuple[int, int] | None:
+    """Index one batch of changes. None when another indexer holds the state; (0, 0) when up to date."""
+    with transaction.atomic():
+        qs = SearchIndexState.objects.filter(name=STATE)
+        if connection.vendor == "postgresql":
+            qs = qs.select_for_update(skip_locked=True)
+        state = qs.first()
+        if state is None:
+            return None
+        changes = list(Change.objects.filter(number__gt=state.last_change).order_by("number")
+                       .values("number", "type", "conversation_id", "customer_id", "payload")[:BATCH_CHANGES])
+        if not changes:
+            return 0, 0
+        watermark = int(changes[-1]["number"])
+        work = documents.plan(changes)
+        written = 0
+        if work:
+            docs, gone = documents.documents(work, watermark)
+            backend = get_backend()
+            if not backend_ready:
+                backend.ensure_index()
+                backend_ready.append(True)
+            if work.deleted_customers or gone:
+                backend.delete(conversation_ids=gone, customer_ids=work.deleted_customers)
+            backend.index(docs)
+            written = len(docs)
+        state.last_change = watermark
+        state.failing_since = None
+        state.last_error = ""
+        state.save(update_fields=["last_change", "failing_since", "last_error", "updated_at"])
+        return len(changes), written
+
+
+def index_pending(max_seconds: float = 30.0) -> IndexRun:
+    """Drain the backlog (for at most `max_seconds`). Raises BackendUnavailable when the engine is down;
+    what was not indexed stays in the backlog."""
+    _state()
+    started = time.monotonic()
+    total_changes = total_docs = 0
+    ready: list[bool] = []
+    with _process_lock:
+        while time.monotonic() - started < max_seconds:
+            try:
+                result = _batch(ready)
+            except BackendUnavailable as exc:
+                _record_failure(str(exc))
+                raise
+            if result is None or result == (0, 0):
+                break
+            total_changes += result[0]
+            total_docs += result[1]
+    if total_changes:
+        get_backend().refresh()
+    return IndexRun(total_changes, total_docs, backlog() if total_changes else 0)
+
+
+def _record_failure(error: str) -> None:
+    now = timezone.now()
+    SearchIndexState.objects.filter(name=STATE, failing_since__isnull=True).update(failing_since=now)
+    SearchIndexState.objects.filter(name=STATE).update(last_error=error[:2000])
+    logger.warning("search indexing failed, backlog kept: %s", error)
+
+
+def rewind(to_change: int) -> None:
+    """Index again from `to_change` on (after a rebuild: what the live indexer wrote to the old index)."""
+    _state()
+    SearchIndexState.objects.filter(name=STATE, last_change__gt=to_change).update(last_change=to_change)
+
+
+def current_change() -> int:
+    return int(Change.objects.aggregate(n=Max("number"))["n"] or 0)
+
+
+def status() -> dict[str, object]:
+    state = _state()
+    return {"last_change": state.last_change, "backlog": backlog(),
+            "failing_since": state.failing_since.isoformat() if state.failing_since else None,
+            "last_error": state.last_error}
+
+
+def failing_since() -> datetime | None:
+    state = SearchIndexState.objects.filter(name=STATE).first()
+    return state.failing_since if state else None
+
+
+_kick_lock = threading.Lock()
+_last_kick = 0.0
+KICK_WINDOW = 0.25  # seconds: changes committed within this window share one indexer run
+
+
+def kick() -> None:
+    """After a commit that recorded changes: have the indexer run soon. Kicks within KICK_WINDOW share one
+    run, which starts at the end of the window and so sees every change committed in it."""
+    from django.conf import settings
+
+    from hub import tasks
+    from hub.taskqueue import enqueue
+
+    global _last_kick
+    if not settings.SEARCH_AUTO_INDEX:
+        return
+    if settings.TASK_MODE == "sync":
+        enqueue(tasks.index_search)
+        return
+    now = time.monotonic()
+    with _kick_lock:
+        if now - _last_kick < KICK_WINDOW:
+            return
+        _last_kick = now
+    enqueue(tasks.index_search, countdown=KICK_WINDOW)
+
+
+@dataclass(frozen=True)
+class Reindexed:
+    documents: int
+    replayed_from: int
+
+
+def reindex(since: datetime | None = None, progress: Callable[[int], None] | None = None,
+            batch: int = 2000) -> Reindexed:
+    """Rebuild the index from the database.
+
+    Everything: a new index is filled while the current one keeps answering, then swapped in (on
+    Elasticsearch an alias swap); the changes committed meanwhile went to the old index, so the indexer is
+    rewound to where the rebuild started and replays them into the new one. With `since`: the documents of
+    messages and notes created since then are written again into the current index."""
+    backend = get_backend()
+    backend.ensure_index()
+    start = current_change()
+    written = 0
+    if since is not None:
+        for docs in documents.all_documents(start, since=since, batch=batch):
+            backend.index(docs)
+            written += len(docs)
+            if progress:
+                progress(len(docs))
+        backend.refresh()
+        return Reindexed(written, start)
+    rebuild = backend.begin_rebuild()
+    try:
+        for docs in documents.all_documents(start, batch=batch):
+            rebuild.index(docs)
+            written += len(docs)
+            if progress:
+                progress(len(docs))
+        rebuild.finish()
+    except BaseException:
+        rebuild.abort()
+        raise
+    rewind(start)
+    return Reindexed(written, start)
