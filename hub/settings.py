@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "channels",
     "hub.apps.HubConfig",
     "routing.apps.RoutingConfig",
+    "web",
 ]
 
 MIDDLEWARE = [
