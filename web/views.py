@@ -7,6 +7,7 @@ page shows each user only what they may open; the page itself only decides who m
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -31,10 +32,11 @@ def may_search(user: Any) -> bool:
                 and (user.is_superuser or getattr(user, "agent", None) is not None))
 
 
-def _plural(singular: str, plural: str) -> dict[str, str]:
-    """Both English forms of a count, for the script to choose from with Intl.PluralRules (a language with
-    one form, such as Chinese, gets the same text twice)."""
-    return {"one": ngettext(singular, plural, 1), "other": ngettext(singular, plural, 2)}
+def _plural(count_text: Callable[[int], str]) -> dict[str, str]:
+    """A count's text in its two English forms, for the script to choose from with Intl.PluralRules (a
+    language with one form, such as Chinese, gets the same text twice). `count_text` calls ngettext with
+    literal strings, so that makemessages finds them."""
+    return {"one": count_text(1), "other": count_text(2)}
 
 
 def script_strings() -> dict[str, Any]:
@@ -43,8 +45,8 @@ def script_strings() -> dict[str, Any]:
     return {
         "searching": gettext("Searching…"),
         "loading_more": gettext("Loading…"),
-        "conversations_found": _plural("{n} conversation", "{n} conversations"),
-        "messages_found": _plural("{n} message", "{n} messages"),
+        "conversations_found": _plural(lambda n: ngettext("{n} conversation", "{n} conversations", n)),
+        "messages_found": _plural(lambda n: ngettext("{n} message", "{n} messages", n)),
         "shown": gettext("showing {shown}"),
         "no_results": gettext("Nothing matches this search."),
         "sort_fallback": gettext("No words to rank by relevance: newest first."),
@@ -62,8 +64,8 @@ def script_strings() -> dict[str, Any]:
         "network": gettext("The hub cannot be reached. Check the connection and try again."),
         "no_subject": gettext("(no subject)"),
         "no_name": gettext("(no name)"),
-        "team": gettext("Team"),
-        "assignee": gettext("Assignee"),
+        "team": gettext("Team: {team}"),
+        "assignee": gettext("Assignee: {assignee}"),
         "no_team": gettext("no team"),
         "unassigned": gettext("unassigned"),
         "note": pgettext("badge of an internal note", "note"),
