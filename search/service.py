@@ -156,7 +156,7 @@ def _messages_page(node: q.Node, visibility: Visibility, sort: Sort, size: int, 
     if sort == "relevance":
         size = min(size, max(0, MAX_RELEVANCE_HITS - offset))
     result = backend.search(_request(node, visibility, sort, limit=max(size, 1), offset=offset, after=after,
-                                     facets=FACETS if params.facets else ()))
+                                     facets=FACETS if params.facets and not state else ()))
     hits = result.hits[:size]
     results = [Result(h.conversation_id, {}, [_match(h)], h.score) for h in hits]
     next_cursor = None
@@ -191,9 +191,10 @@ def _stream(node: q.Node, visibility: Visibility, sort: Sort, after: tuple[Any, 
 def _conversations_page(node: q.Node, visibility: Visibility, sort: Sort, size: int, state: dict[str, Any],
                         params: Params) -> Page:
     backend = get_backend()
+    # Facets cover the whole result, so the first page brings them and later pages do not repeat them.
     first = backend.search(_request(node, visibility, sort, limit=1, highlight=False,
-                                    facets=FACETS if params.facets else (), facets_by_conversation=True,
-                                    count_conversations=True))
+                                    facets=FACETS if params.facets and not state else (),
+                                    facets_by_conversation=True, count_conversations=True))
     groups: dict[int, Result] = {}
     order: list[int] = []
     skip = set(int(c) for c in state.get("seen", []))  # relevance: conversations of earlier pages
