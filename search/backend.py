@@ -221,7 +221,7 @@ def reset_backend() -> None:
         _backend_key = None
 
 
-def health(timeout: float = 2.0) -> Health:
+def health() -> Health:
     """For /readyz: can the configured engine be reached? Never raises."""
     try:
         return get_backend().health()

@@ -133,11 +133,6 @@ def status() -> dict[str, object]:
             "last_error": state.last_error}
 
 
-def failing_since() -> datetime | None:
-    state = SearchIndexState.objects.filter(name=STATE).first()
-    return state.failing_since if state else None
-
-
 _kick_lock = threading.Lock()
 _last_kick = 0.0
 KICK_WINDOW = 0.25  # seconds: changes committed within this window share one indexer run

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ MATCHES_PER_CONVERSATION = 3
 MAX_RELEVANCE_HITS = 5000
 MAX_RELEVANCE_CONVERSATIONS = 500
 MAX_PAGE_SIZE = 100
+EXPORT_BATCH = 500
 
 
 class CursorError(ValueError):
@@ -280,20 +282,23 @@ def _hydrate(user: User | AnonymousUser, page: Page) -> Page:
     return page
 
 
-def iter_export(user: User | AnonymousUser, text: str, limit: int) -> Iterator[tuple[Conversation | None, Match]]:
-    """Every matching message the user may see, newest first, up to `limit` (CSV export)."""
+def iter_export(user: User | AnonymousUser, text: str, limit: int) -> Iterator[tuple[Conversation, Match]]:
+    """Every matching message the user may see, newest first, up to `limit` (CSV export). Conversations are
+    loaded (and permissions checked) once per batch of hits, not once per hit."""
     node = parse(text)
     visibility = visibility_for(user)
     sent = 0
-    cache: dict[int, Conversation | None] = {}
-    for hit, _ in _stream(node, visibility, "newest", None, 0, batch=500):
-        if sent >= limit:
+    batch: list[BackendHit] = []
+    stream = _stream(node, visibility, "newest", None, 0, batch=EXPORT_BATCH)
+    while sent < limit:
+        batch = [hit for hit, _ in itertools.islice(stream, EXPORT_BATCH)]
+        if not batch:
             return
-        conv_id = hit.conversation_id
-        if conv_id not in cache:
-            cache[conv_id] = (visible_conversations(user).select_related("customer", "team", "assignee")
-                              .filter(pk=conv_id).first())
-        if cache[conv_id] is None:
-            continue
-        sent += 1
-        yield cache[conv_id], _match(hit)
+        convs = visible_conversations(user).select_related("customer", "team", "assignee").in_bulk(
+            {hit.conversation_id for hit in batch})
+        for hit in batch:
+            conv = convs.get(hit.conversation_id)
+            if conv is None or sent >= limit:
+                continue
+            sent += 1
+            yield conv, _match(hit)

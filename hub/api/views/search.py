@@ -155,10 +155,10 @@ class SearchExport(AgentAPIView):
                                    "author", "customer", "status", "team", "assignee", "text"])
             for conv, match in itertools.chain([] if first is None else [first], rows):
                 yield writer.writerow([_cell(v) for v in (
-                    conv.pk if conv else "", match.row_id, match.kind, match.created_at.isoformat(),
-                    match.channel, match.direction, match.author, conv.customer.display_name if conv else "",
-                    conv.status if conv else "", conv.team.name if conv and conv.team else "",
-                    conv.assignee.username if conv and conv.assignee else "", match.text)]
+                    conv.pk, match.row_id, match.kind, match.created_at.isoformat(), match.channel,
+                    match.direction, match.author, conv.customer.display_name, conv.status,
+                    conv.team.name if conv.team else "", conv.assignee.username if conv.assignee else "",
+                    match.text)]
                 )
 
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
