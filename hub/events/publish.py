@@ -47,6 +47,12 @@ def team_group(team_id: int) -> str:
     return f"team-{team_id}"
 
 
+def conversation_group(conversation_id: int) -> str:
+    """The group of the chat visitors' connections that follow one conversation (web/chat_consumer.py).
+    They are told only that it changed, and read what they may see from the change log."""
+    return f"conversation-{conversation_id}"
+
+
 class Audience(frozenset[int]):
     """Recipient user ids, plus the channel-layer groups that reach exactly their connections (possibly
     a few more, which find no sequence number for themselves and ignore the event)."""
@@ -175,16 +181,18 @@ def publish_many(events: list[Event], recipients: Iterable[int], *, conversation
     seqs = published.seqs
     groups = (sorted(recipients.groups) if isinstance(recipients, Audience)
               else [agent_group(uid) for uid in seqs])
-    transaction.on_commit(lambda: send_now(seqs, payloads, groups))
+    transaction.on_commit(lambda: send_now(seqs, payloads, groups, conversation_id=conversation_id))
     transaction.on_commit(search_indexer.kick)
     return published
 
 
-def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]], groups: list[str]) -> None:
+def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]], groups: list[str], *,
+             conversation_id: int | None = None) -> None:
     """Hand committed events to the pusher (hub/events/pusher.py); returns at once. A push that fails or
-    is lost loses nothing: clients notice the gap in their sequence and read the events from the database."""
+    is lost loses nothing: clients notice the gap in their sequence and read the events from the database.
+    With `conversation_id`, the conversation's chat visitors are also told that it changed."""
     layer = get_channel_layer()
-    if layer is None or not seqs:
+    if layer is None or not (seqs or conversation_id):
         return
     # Per event, every recipient's number, keyed by user id as text (msgpack and JSON both keep it).
     per_event = [{str(uid): user_seqs[i] for uid, user_seqs in seqs.items()} for i in range(len(payloads))]
@@ -196,8 +204,17 @@ def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]], groups:
             except Exception:
                 logger.exception("realtime push to %s failed", group)
 
+    async def tell_visitors() -> None:
+        if conversation_id is None:
+            return
+        try:
+            await layer.group_send(conversation_group(conversation_id),
+                                   {"type": "chat.changed", "conversation_id": conversation_id})
+        except Exception:
+            logger.exception("realtime push to the visitors of conversation %s failed", conversation_id)
+
     async def push_all() -> None:
-        await asyncio.gather(*(push_group(group) for group in groups))
+        await asyncio.gather(*(push_group(group) for group in groups if seqs), tell_visitors())
 
     pusher.submit(push_all)
 

@@ -117,6 +117,27 @@ class NoteCreated(_Schema):
     note: NoteData
 
 
+class ConversationRead(_Schema):
+    """The recipient read a conversation up to `last_read_at` (their unread count drops; a chat visitor
+    sees their messages up to then as seen)."""
+
+    type: Literal["conversation.read"] = "conversation.read"
+    conversation_id: int
+    user_id: int
+    last_read_at: datetime
+
+
+class ConversationRated(_Schema):
+    """The customer answered the satisfaction question about a resolution of the conversation."""
+
+    type: Literal["conversation.rated"] = "conversation.rated"
+    conversation_id: int
+    customer_id: int
+    round: int
+    score: int
+    comment: str
+
+
 class PresenceChanged(_Schema):
     type: Literal["presence.changed"] = "presence.changed"
     agent_id: int
@@ -172,6 +193,8 @@ Event = Annotated[
     | MessageUpdated
     | MessageStatus
     | NoteCreated
+    | ConversationRead
+    | ConversationRated
     | PresenceChanged
     | CustomerUpdated
     | CustomersMerged
@@ -185,7 +208,7 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 EVENT_TYPES: tuple[type[_Schema], ...] = (
     ConversationCreated, ConversationUpdated, ConversationAssigned, MessageCreated, MessageUpdated, MessageStatus,
-    NoteCreated, PresenceChanged, CustomerUpdated, CustomersMerged, CustomerDeleted, OfferCreated, OfferClosed,
+    NoteCreated, ConversationRead, ConversationRated, PresenceChanged, CustomerUpdated, CustomersMerged, CustomerDeleted, OfferCreated, OfferClosed,
 )
 
 

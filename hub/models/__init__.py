@@ -6,6 +6,8 @@ from hub.models.changes import Change, ChangeCounter, EventCursor, EventDelivery
 from hub.models.channels import ChannelAccount, OptOut, WebhookDelivery
 from hub.models.conversations import Conversation, Note, Tag, ThreadKey
 from hub.models.customers import Customer, Identity
+from hub.models.feedback import SatisfactionRating
+from hub.models.inbox import CannedResponse, ConversationRead
 from hub.models.messages import Attachment, Message
 from hub.models.routing import RoutingEntry, RoutingOffer, RoutingQueue
 from hub.models.search import SearchIndexState
@@ -15,10 +17,12 @@ __all__ = [
     "AgentSkill",
     "Attachment",
     "AuditLog",
+    "CannedResponse",
     "Change",
     "ChangeCounter",
     "ChannelAccount",
     "Conversation",
+    "ConversationRead",
     "Customer",
     "CustomerMerge",
     "EventCursor",
@@ -30,6 +34,7 @@ __all__ = [
     "RoutingEntry",
     "RoutingOffer",
     "RoutingQueue",
+    "SatisfactionRating",
     "SearchIndexState",
     "Tag",
     "Team",
