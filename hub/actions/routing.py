@@ -105,8 +105,8 @@ def do_enter_queue(conversation_id: int, queue: RoutingQueue, *, out_of_hours: b
         entry = RoutingEntry.objects.create(
             conversation=conv, queue=queue, arrived_at=now, queue_since=now, sticky_agent_id=last_agent_of(conv),
             state=RoutingEntry.State.OUT_OF_HOURS if out_of_hours else RoutingEntry.State.WAITING)
-        if conv.first_queued_at is None:
-            Conversation.objects.filter(pk=conv.pk).update(first_queued_at=now)
+        # The queue it waits in is the one its wallboard figures belong to, answered or not (docs/metrics.md).
+        Conversation.objects.filter(pk=conv.pk).update(first_queued_at=conv.first_queued_at or now, queue=queue)
         audit.record("routing.queued", None, conversation=conv, queue=queue.pk, out_of_hours=out_of_hours)
         if out_of_hours and queue.out_of_hours_message.strip():
             _answer_out_of_hours(conv, queue.out_of_hours_message)
@@ -142,6 +142,7 @@ def do_move_queue(conversation_id: int, from_queue_id: int, to_queue: RoutingQue
             _answer_out_of_hours(entry.conversation, to_queue.out_of_hours_message)
             entry.out_of_hours_answered = True
         entry.save()
+        Conversation.objects.filter(pk=conversation_id).update(queue=to_queue)
         audit.record("routing.moved", None, conversation=entry.conversation, queue=to_queue.pk,
                      previous=from_queue_id, reason=reason)
     return True

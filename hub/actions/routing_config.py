@@ -42,7 +42,8 @@ from routing.core.model import STRATEGIES
 QUEUE_FIELDS: tuple[str, ...] = (
     "name", "order", "active", "team", "channels", "languages", "required_skills", "strategy", "aging_seconds",
     "overflow_to", "overflow_after", "hours", "out_of_hours_message", "offer_timeouts", "auto_assign_channels",
-    "sticky_seconds", "relaxation", "requeue_on_offline", "aht_seconds",
+    "sticky_seconds", "relaxation", "requeue_on_offline", "aht_seconds", "service_level_seconds",
+    "service_level_target",
 )
 MIN_SKILL_LEVEL, MAX_SKILL_LEVEL = 1, 5
 MINUTES_PER_DAY = 24 * 60
@@ -204,6 +205,11 @@ def check_queue_config(config: Mapping[str, Any], *, queue_id: int | None = None
     c["aging_seconds"] = _number(c["aging_seconds"], "aging_seconds", minimum=1)
     c["aht_seconds"] = _number(c["aht_seconds"], "aht_seconds", minimum=1)
     c["sticky_seconds"] = _number(c["sticky_seconds"], "sticky_seconds", minimum=0)  # 0: no sticky agent
+    # Only the wallboard reads these (docs/metrics.md); 0 s is a valid, if strict, threshold.
+    c["service_level_seconds"] = _number(c["service_level_seconds"], "service_level_seconds", minimum=0)
+    c["service_level_target"] = _number(c["service_level_target"], "service_level_target", minimum=0)
+    if c["service_level_target"] > 1:
+        raise ActionError("must be a share from 0 to 1 (0.8 for 80%)", field="service_level_target")
 
     c["overflow_to"] = overflow_to = _pk(c["overflow_to"])
     if overflow_to is None and config["overflow_to"] is not None:

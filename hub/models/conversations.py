@@ -37,7 +37,8 @@ class Conversation(models.Model):
     priority = models.SmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     escalated = models.BooleanField(default=False, help_text="Negative interaction flagged for priority")
     queue = models.ForeignKey("hub.RoutingQueue", null=True, blank=True, on_delete=models.SET_NULL,
-                              related_name="conversations", help_text="Routing queue it was last answered from")
+                              related_name="conversations",
+                              help_text="Routing queue it last waited in: the one it is answered from")
     subject = models.CharField(max_length=300, blank=True)
     channel = models.CharField(max_length=40, help_text="Channel the conversation started on")
     channel_account = models.ForeignKey("hub.ChannelAccount", on_delete=models.PROTECT,
@@ -64,6 +65,9 @@ class Conversation(models.Model):
             models.Index(fields=["status", "team"]),
             models.Index(fields=["assignee", "status"]),
             models.Index(fields=["-last_message_at", "-id"]),
+            # The wallboard reads one day by these (hub/metrics/load.py).
+            models.Index(fields=["first_queued_at"]),
+            models.Index(fields=["resolved_at"]),
         ]
 
     def __str__(self) -> str:

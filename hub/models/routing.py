@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from routing.core.model import DEFAULT_AUTO_ASSIGN, STRATEGIES, BusinessHours, Queue
@@ -47,6 +47,11 @@ class RoutingQueue(models.Model):
                                   help_text="[[after seconds, lower required levels by], ...]")
     requeue_on_offline = models.BooleanField(default=True)
     aht_seconds = models.FloatField(default=300.0, validators=[MinValueValidator(1.0)])
+    # The wallboard's service level (docs/metrics.md): answered within this many seconds, target share.
+    service_level_seconds = models.FloatField(default=20.0, validators=[MinValueValidator(0.0)],
+                                              help_text="Service level threshold: answered within this many seconds")
+    service_level_target = models.FloatField(default=0.8, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                                             help_text="Service level goal, a share from 0 to 1 (0.8: 80%)")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

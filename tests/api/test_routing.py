@@ -457,7 +457,8 @@ def _admin_form(**overrides: Any) -> dict[str, Any]:
             "required_skills": "{}", "strategy": "longest_idle", "aging_seconds": "60", "overflow_to": "",
             "overflow_after": "", "hours": "null", "out_of_hours_message": "", "offer_timeouts": "{}",
             "auto_assign_channels": '["email", "sms"]', "sticky_seconds": "30", "relaxation": "[]",
-            "requeue_on_offline": "on", "aht_seconds": "300"}
+            "requeue_on_offline": "on", "aht_seconds": "300", "service_level_seconds": "20",
+            "service_level_target": "0.8"}
     return {**form, **overrides}
 
 

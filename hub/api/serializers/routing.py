@@ -88,7 +88,8 @@ class QueueSerializer(serializers.ModelSerializer[RoutingQueue]):
             "id", "name", "order", "active", "team", "channels", "languages", "required_skills", "strategy",
             "aging_seconds", "overflow_to", "overflow_after", "hours", "out_of_hours_message", "offer_timeouts",
             "auto_assign_channels", "sticky_seconds", "relaxation", "requeue_on_offline", "aht_seconds",
-            "waiting", "out_of_hours", "offered", "open_now", "created_at", "updated_at",
+            "service_level_seconds", "service_level_target", "waiting", "out_of_hours", "offered", "open_now",
+            "created_at", "updated_at",
         ]
         read_only_fields = ["id", "waiting", "out_of_hours", "offered", "open_now", "created_at", "updated_at"]
 
