@@ -22,6 +22,7 @@ BUILTIN_CONNECTORS: list[str] = [
     "connectors.voice.connector:VoiceConnector",
     "connectors.weibo.connector:WeiboConnector",
     "connectors.slack.connector:SlackConnector",
+    "connectors.webchat.connector:WebchatConnector",
 ]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 
@@ -13,11 +15,18 @@ from django.core.asgi import get_asgi_application
 
 django_asgi_app = get_asgi_application()
 
-from web.routing import websocket_urlpatterns  # noqa: E402
+from web.routing import chat_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
-)
+_agent_websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+# Chat visitors come from the sites that embed the widget: the chat consumer checks their Origin against
+# the widget account's own list, and no session cookie is read on that socket.
+_chat_websockets = URLRouter(chat_websocket_urlpatterns)
+
+
+async def _websockets(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
+                      send: Callable[[Any], Awaitable[None]]) -> None:
+    app = _chat_websockets if scope.get("path", "").startswith("/ws/chat/") else _agent_websockets
+    await app(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": _websockets})

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
+from typing import Any
+
 from hub import config
 from hub.models import ChannelAccount
 
@@ -13,6 +17,16 @@ DEFAULT_ACCOUNTS: dict[str, tuple[str, str]] = {
     "social": ("Social account", "HUB_SOCIAL_ACCOUNT"),
     "slack": ("Slack workspace", "HUB_SLACK_TEAM"),
     "webchat": ("Website chat", "HUB_WEBCHAT_KEY"),
+}
+
+# Settings a default account starts with (and gets when they are missing); the values are callables so that
+# each installation gets its own secret. Web chat: docs/chat.md describes each key.
+DEFAULT_CONFIG: dict[str, dict[str, Callable[[], Any]]] = {
+    "webchat": {
+        "allowed_origins": list,
+        "prechat": lambda: False,
+        "identity_secret": lambda: secrets.token_hex(32),
+    },
 }
 
 
@@ -33,5 +47,9 @@ def ensure_default_accounts() -> dict[str, ChannelAccount]:
         elif account.address != address:
             account.address = address
             account.save(update_fields=["address"])
+        missing = {k: make() for k, make in DEFAULT_CONFIG.get(channel, {}).items() if k not in account.config}
+        if missing:
+            account.config = {**account.config, **missing}
+            account.save(update_fields=["config"])
         accounts[channel] = account
     return accounts
