@@ -12,6 +12,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hub.actions import ActionError
+from hub.actions.canned import FIELDS as CANNED_FIELDS
+from hub.actions.canned import do_create_canned, do_delete_canned, do_update_canned
 from hub.actions.routing_config import (
     QUEUE_FIELDS,
     check_queue_change,
@@ -23,6 +25,7 @@ from hub.models import (
     AgentProfile,
     AgentSkill,
     AuditLog,
+    CannedResponse,
     ChannelAccount,
     Conversation,
     Customer,
@@ -192,3 +195,31 @@ class RoutingOfferAdmin(ReadOnlyAdmin):
     list_display = ("id", "conversation", "agent", "queue", "outcome", "created_at", "expires_at", "closed_at")
     list_filter = ("outcome", "queue")
     list_select_related = ("conversation", "agent", "queue")
+
+
+@admin.register(CannedResponse)
+class CannedResponseAdmin(admin.ModelAdmin):
+    """Saved and deleted through hub/actions/canned.py (validation, audit log)."""
+
+    list_display = ("shortcut", "title", "team", "updated_at")
+    list_filter = ("team",)
+    search_fields = ("shortcut", "title", "text")
+    list_select_related = ("team",)
+
+    def save_model(self, request: HttpRequest, obj: CannedResponse, form: Any, change: bool) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        values = {f: form.cleaned_data[f] for f in CANNED_FIELDS if f in form.cleaned_data}
+        try:
+            if change:
+                do_update_canned(actor, obj, {f: v for f, v in values.items() if f in form.changed_data})  # type: ignore[arg-type]
+            else:
+                obj.pk = do_create_canned(actor, values).pk  # type: ignore[arg-type]
+        except ActionError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+
+    def delete_model(self, request: HttpRequest, obj: CannedResponse) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        try:
+            do_delete_canned(actor, obj)  # type: ignore[arg-type]
+        except ActionError as exc:
+            self.message_user(request, str(exc), messages.ERROR)

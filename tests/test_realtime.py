@@ -147,7 +147,7 @@ async def test_a_lost_push_is_filled_from_the_database(layer: str) -> None:
     await ingest("setup")
     comm, hello = await connect(agent)
     real_send = publish_module.send_now
-    with mock.patch.object(publish_module, "send_now", lambda seqs, payloads, groups: None):
+    with mock.patch.object(publish_module, "send_now", lambda seqs, payloads, groups, **kw: None):
         await ingest("push lost")
     assert await comm.receive_nothing(timeout=0.2)
     assert publish_module.send_now is real_send
@@ -328,3 +328,76 @@ async def test_presence_action_publishes_to_staff_and_self_only(layer: str) -> N
     assert await o.receive_nothing(timeout=0.3)
     await o.disconnect()
     assert get_channel_layer() is not None
+
+
+# --- typing -----------------------------------------------------------------------------------------------
+
+async def _typing_setup() -> tuple[Any, Any, Any, Any, int]:
+    """A Billing conversation; gus and a supervisor may see it, hal (General) may not."""
+    billing = await database_sync_to_async(f.team)("Billing")
+    general = await database_sync_to_async(f.team)("General")
+    sms = await database_sync_to_async(f.account)("sms")
+    sms.team = billing
+    await database_sync_to_async(sms.save)()
+    gus = await database_sync_to_async(f.agent)("gus", teams=[billing])
+    hal = await database_sync_to_async(f.agent)("hal", teams=[general])
+    boss = await database_sync_to_async(f.agent)("ivy", role="supervisor", teams=[billing])
+    result = await ingest("billing question")
+    return gus, hal, boss, result, result.message.conversation_id
+
+
+async def test_typing_reaches_colleagues_and_the_visitor_not_oneself(layer: str) -> None:
+    gus, hal, boss, _result, conv_id = await _typing_setup()
+    from hub.events.publish import conversation_group
+
+    layer_ = get_channel_layer()
+    visitor = await layer_.new_channel()
+    await layer_.group_add(conversation_group(conv_id), visitor)
+    a, _ = await connect(gus)
+    b, _ = await connect(hal)
+    c, _ = await connect(boss)
+    await a.send_json_to({"type": "typing", "conversation_id": conv_id, "typing": True})
+    # The supervisor is in the staff group and the team group: the frame still arrives once.
+    assert await c.receive_json_from(timeout=5) == {"type": "typing", "conversation_id": conv_id, "who": "agent",
+                                                    "name": "Gus", "typing": True}
+    assert await c.receive_nothing(timeout=0.3)
+    assert await a.receive_nothing(timeout=0.2)  # not echoed to the typist
+    assert await b.receive_nothing(timeout=0.2)  # another team's agent may not see the conversation
+    assert await layer_.receive(visitor) == {"type": "chat.typing", "name": "Gus", "typing": True}
+    # A repeat within a second is dropped; stopping always goes through.
+    await a.send_json_to({"type": "typing", "conversation_id": conv_id, "typing": True})
+    await a.send_json_to({"type": "typing", "conversation_id": conv_id, "typing": False})
+    assert (await c.receive_json_from(timeout=5))["typing"] is False
+    assert await c.receive_nothing(timeout=0.3)
+    for comm in (a, b, c):
+        await comm.disconnect()
+
+
+async def test_typing_in_a_conversation_one_may_not_see_is_refused(layer: str) -> None:
+    _gus, hal, boss, _result, conv_id = await _typing_setup()
+    b, _ = await connect(hal)
+    c, _ = await connect(boss)
+    await b.send_json_to({"type": "typing", "conversation_id": conv_id, "typing": True})
+    assert await b.receive_json_from(timeout=5) == {"type": "error", "reason": "no such conversation"}
+    assert await c.receive_nothing(timeout=0.3)
+    for frame, reason in (({"type": "typing", "conversation_id": "x", "typing": True},
+                           "conversation_id must be an integer"),
+                          ({"type": "typing", "conversation_id": conv_id, "typing": "yes"},
+                           "typing must be true or false")):
+        await b.send_json_to(frame)
+        assert await b.receive_json_from(timeout=5) == {"type": "error", "reason": reason}
+    for comm in (b, c):
+        await comm.disconnect()
+
+
+async def test_a_visitors_typing_is_forwarded_to_agents(layer: str) -> None:
+    gus, _hal, _boss, _result, conv_id = await _typing_setup()
+    from hub.events.publish import team_group
+
+    a, _ = await connect(gus)
+    billing_id = await database_sync_to_async(lambda: gus.agent.teams.get().pk)()
+    await get_channel_layer().group_send(team_group(billing_id), {
+        "type": "hub.typing", "conversation_id": conv_id, "who": "visitor", "name": "Li Wei", "typing": True})
+    assert await a.receive_json_from(timeout=5) == {"type": "typing", "conversation_id": conv_id,
+                                                    "who": "visitor", "name": "Li Wei", "typing": True}
+    await a.disconnect()

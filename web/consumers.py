@@ -7,13 +7,19 @@ Every frame the server sends is JSON with a `type`:
             through the API and continue from `seq`.
 - `pong`, `error` {reason}.
 
+- `typing`  {conversation_id, who, name, typing}: someone else (a colleague, or the chat visitor) is typing
+            in a conversation this agent may see. Not numbered and not replayed: it only matters live.
+
 Frames the client sends: `ping`; `presence` {presence}; `offer.accept` / `offer.decline` {offer_id}
-(the outcome arrives as events: `offer.closed`, then `conversation.assigned` on accept).
+(the outcome arrives as events: `offer.closed`, then `conversation.assigned` on accept); `typing`
+{conversation_id, typing}.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,12 +27,17 @@ from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from hub.events import pusher
-from hub.events.publish import ALL_AGENTS_GROUP, STAFF_GROUP, agent_group, team_group
+from hub.events.publish import ALL_AGENTS_GROUP, STAFF_GROUP, agent_group, conversation_group, team_group
 from hub.events.resume import RELOAD_RESOURCES, Backlog, backlog, last_seq
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+# A typing permission check is remembered this long per conversation: typing frames come every few seconds,
+# and a conversation transferred away stops being relayed within this time.
+TYPING_ACCESS_SECONDS = 30.0
+# The client sends at most one typing:true per 3 s; a faster stream is dropped rather than fanned out.
+TYPING_MIN_INTERVAL = 1.0
 
 
 @database_sync_to_async
@@ -82,6 +93,23 @@ def _answer_offer_sync(user: Any, offer_id: Any, accept: bool) -> str:
     return ""
 
 
+@database_sync_to_async
+def _typing_audience(user: Any, conversation_id: int) -> tuple[str, list[str]] | None:
+    """The agent's display name and the groups of the agents who may see the conversation (the groups of
+    hub.events.publish.conversation_audience), or None when `user` may not see it."""
+    from hub.access import visible_conversations
+    from hub.events.payloads import user_display_name
+
+    row = visible_conversations(user).filter(pk=conversation_id).values("team_id", "assignee_id").first()
+    if row is None:
+        return None
+    groups = {STAFF_GROUP}
+    groups.add(ALL_AGENTS_GROUP if row["team_id"] is None else team_group(row["team_id"]))
+    if row["assignee_id"]:
+        groups.add(agent_group(row["assignee_id"]))
+    return user_display_name(user), sorted(groups)
+
+
 # Answering an offer is what the customer waits on: it runs in the thread pool, not on the one thread that
 # every consumer's and every synchronous view's database work shares by default (thread_sensitive), where
 # it queued behind them. It needs no thread affinity: one transaction, its own connection.
@@ -92,6 +120,16 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
     user_id: int
     last_sent: int
     groups_joined: list[str]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Typing: per conversation, when its permission was checked (and the answer), and the last
+        # typing:true relayed; the ids of typing messages already forwarded (one arrives through each
+        # group this connection shares with the audience).
+        self.typing_access: dict[int, tuple[float, tuple[str, list[str]] | None]] = {}
+        self.typing_last_true: dict[int, float] = {}
+        self.typing_seen: deque[str] = deque(maxlen=64)
+        self.typing_count = 0
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -158,6 +196,53 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "event", "seq": seq, "event": message["event"]})
         self.last_sent = seq
 
+    async def hub_typing(self, message: dict[str, Any]) -> None:
+        """Someone is typing in a conversation (a colleague through this consumer, a visitor through the
+        chat consumer). An agent's own typing is not echoed to them."""
+        if message.get("who") == "agent" and message.get("agent_id") == self.user_id:
+            return
+        nonce = message.get("nonce")
+        if nonce is not None:
+            if nonce in self.typing_seen:
+                return
+            self.typing_seen.append(nonce)
+        await self.send_json({"type": "typing", "conversation_id": message["conversation_id"],
+                              "who": message.get("who", "agent"), "name": message.get("name", ""),
+                              "typing": bool(message.get("typing"))})
+
+    async def _typing(self, content: dict[str, Any]) -> None:
+        conversation_id, typing = content.get("conversation_id"), content.get("typing")
+        if isinstance(conversation_id, bool) or not isinstance(conversation_id, int):
+            await self.send_json({"type": "error", "reason": "conversation_id must be an integer"})
+            return
+        if not isinstance(typing, bool):
+            await self.send_json({"type": "error", "reason": "typing must be true or false"})
+            return
+        now = time.monotonic()
+        cache, last_true = self.typing_access, self.typing_last_true
+        if typing and conversation_id in last_true and now - last_true[conversation_id] < TYPING_MIN_INTERVAL:
+            return
+        cached = cache.get(conversation_id)
+        if cached is None or now - cached[0] > TYPING_ACCESS_SECONDS:
+            cached = (now, await _typing_audience(self.scope["user"], conversation_id))
+            if len(cache) > 200:  # an agent types in a few conversations; keep the memory bounded anyway
+                cache.clear()
+            cache[conversation_id] = cached
+        audience = cached[1]
+        if audience is None:
+            await self.send_json({"type": "error", "reason": "no such conversation"})
+            return
+        if typing:
+            last_true[conversation_id] = now
+        name, groups = audience
+        await self.channel_layer.group_send(conversation_group(conversation_id),
+                                            {"type": "chat.typing", "name": name, "typing": typing})
+        self.typing_count += 1
+        message = {"type": "hub.typing", "conversation_id": conversation_id, "who": "agent", "name": name,
+                   "agent_id": self.user_id, "typing": typing, "nonce": f"{self.channel_name}/{self.typing_count}"}
+        for group in groups:
+            await self.channel_layer.group_send(group, message)
+
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "ping":
@@ -171,6 +256,8 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             error = await _answer_offer(self.scope["user"], offer_id, kind == "offer.accept")
             if error:
                 await self.send_json({"type": "error", "reason": error, "offer_id": offer_id})
+        elif kind == "typing":
+            await self._typing(content)
         else:
             await self.send_json({"type": "error", "reason": f"unknown message type {kind!r}"})
 

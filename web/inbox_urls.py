@@ -1,5 +1,12 @@
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.contrib.auth.views import LogoutView
+from django.urls import URLPattern, URLResolver, path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from web import inbox_views
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("inbox/", inbox_views.inbox, name="inbox"),
+    path("login/", inbox_views.HubLoginView.as_view(), name="login"),
+    path("logout/", LogoutView.as_view(next_page=inbox_views.LOGIN_URL), name="logout"),
+]

@@ -13,7 +13,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
 from hub.channel_accounts import ensure_default_accounts
-from hub.demo import people, stories_en, stories_zh
+from hub.demo import canned, people, stories_en, stories_zh
 from hub.demo.people import LOGINS, DemoLogin
 from hub.demo.script import Cast, Timeline
 from hub.demo.timeline import backdate
@@ -49,6 +49,7 @@ def seed_demo() -> SeedResult:
                         timeline=Timeline())
             for story in (*stories_en.STORIES, *stories_zh.STORIES):
                 story(cast)
+            canned.create_canned(teams, cast.staff["sofia"])
             backdate(cast.timeline)
     except IntegrityError:
         if is_loaded():  # another process loaded it at the same moment

@@ -58,7 +58,7 @@ def json_block(body: str, element_id: str) -> Any:
 def test_anonymous_is_sent_to_the_login_page_and_back() -> None:
     response = Client().get(PAGE, {"q": "refund"})
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/supervisor/search%3Fq%3Drefund"
+    assert response["Location"] == "/login/?next=/supervisor/search%3Fq%3Drefund"
 
 
 def test_a_user_without_an_agent_profile_gets_a_403_page_without_the_search() -> None:
@@ -107,7 +107,7 @@ def test_the_page_has_the_search_box_the_script_and_the_api_addresses() -> None:
     assert 'href="/api/v1/search/export.csv?q=refund"' in body
     config = json_block(body, "search-config")
     assert config["api"] == "/api/v1/search/" and config["export"] == "/api/v1/search/export.csv"
-    assert config["login"] == "/admin/login/" and config["lang"] == "en"
+    assert config["login"] == "/login/" and config["lang"] == "en"
     assert response["Cache-Control"].startswith("max-age=0") and "private" in response["Cache-Control"]
 
 
