@@ -29,10 +29,10 @@ from hub.events.resume import RELOAD_RESOURCES
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 OWN_DOCS = [ROOT / "README.md", DOCS / "architecture.md", DOCS / "protocol.md", DOCS / "operations.md",
-            DOCS / "connectors.md", DOCS / "search.md"]
+            DOCS / "connectors.md", DOCS / "search.md", DOCS / "metrics.md"]
 EVENT_TYPES = {cls.model_fields["type"].default: cls for cls in schema.EVENT_TYPES}
-FRAME_TYPES = {"hello", "event", "reload", "pong", "error"}
-CLIENT_FRAME_TYPES = {"ping", "presence", "offer.accept", "offer.decline"}
+FRAME_TYPES = {"hello", "event", "reload", "pong", "error", "typing"}
+CLIENT_FRAME_TYPES = {"ping", "presence", "offer.accept", "offer.decline", "typing"}
 SHARED_OBJECTS = {
     "Conversation object": schema.ConversationData,
     "Message object": schema.MessageData,

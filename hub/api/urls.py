@@ -11,8 +11,10 @@ from hub.api.views import (
     conversation_actions,
     conversations,
     customers,
+    inbox,
     me,
     messages,
+    metrics,
     routing,
     search,
 )
@@ -49,5 +51,12 @@ urlpatterns: list[URLPattern] = [
     path("offers/<int:pk>/decline/", routing.OfferDecline.as_view(), name="api-offer-decline"),
     path("search/", search.Search.as_view(), name="api-search"),
     path("search/export.csv", search.SearchExport.as_view(), name="api-search-export"),
+    path("inbox/", inbox.InboxList.as_view(), name="api-inbox"),
+    path("conversations/<int:pk>/timeline/", inbox.ConversationTimeline.as_view(), name="api-timeline"),
+    path("conversations/<int:pk>/read/", inbox.MarkRead.as_view(), name="api-mark-read"),
+    path("customers/<int:pk>/profile/", inbox.CustomerProfile.as_view(), name="api-customer-profile"),
+    path("canned-responses/", inbox.CannedList.as_view(), name="api-canned-responses"),
+    path("canned-responses/<int:pk>/", inbox.CannedDetail.as_view(), name="api-canned-response"),
+    path("metrics/wallboard/", metrics.Wallboard.as_view(), name="api-metrics-wallboard"),
     re_path(r"^.*$", not_found, name="api-not-found"),
 ]

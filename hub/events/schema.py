@@ -208,7 +208,8 @@ EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 EVENT_TYPES: tuple[type[_Schema], ...] = (
     ConversationCreated, ConversationUpdated, ConversationAssigned, MessageCreated, MessageUpdated, MessageStatus,
-    NoteCreated, ConversationRead, ConversationRated, PresenceChanged, CustomerUpdated, CustomersMerged, CustomerDeleted, OfferCreated, OfferClosed,
+    NoteCreated, ConversationRead, ConversationRated, PresenceChanged, CustomerUpdated, CustomersMerged,
+    CustomerDeleted, OfferCreated, OfferClosed,
 )
 
 
