@@ -96,11 +96,22 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 30},
+            # redis-py's default 5 s socket timeout equals channels-redis's blocking read: an idle connection's
+            # receive then times out now and then and its consumer dies (code 1011); and a reconnect storm of
+            # thousands of sockets empties the default pool (docs/PERFORMANCE.md, "WebSockets").
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 10000}],
+                       "capacity": 1500, "expiry": 30},
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1500}}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "hub.events.memory_layer.HubInMemoryChannelLayer",
+                                  "CONFIG": {"capacity": 1500}}}
+
+# Counters that several processes must share (the chat widget's rate limits, web/chat_limits.py) live in
+# Redis when there is one; the embedded default is one process, whose memory is enough.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "hub"}}
 
 CELERY_BROKER_URL = BROKER_URL or "memory://"
 CELERY_RESULT_BACKEND = None

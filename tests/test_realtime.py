@@ -51,7 +51,7 @@ def layer(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
             }
         }
     else:
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "hub.events.memory_layer.HubInMemoryChannelLayer"}}
     yield request.param
 
 
@@ -401,3 +401,30 @@ async def test_a_visitors_typing_is_forwarded_to_agents(layer: str) -> None:
     assert await a.receive_json_from(timeout=5) == {"type": "typing", "conversation_id": conv_id,
                                                     "who": "visitor", "name": "Li Wei", "typing": True}
     await a.disconnect()
+
+
+async def test_pushes_skip_the_database_thread_other_messages_do_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Channels closes stale connections (a hop to the database thread) before each message it dispatches;
+    the agent socket's pushes, which need no database, go straight to their handler."""
+    from web.consumers import AgentConsumer
+
+    hops: list[str] = []
+
+    async def close_old_connections() -> None:
+        hops.append("db")
+
+    monkeypatch.setattr("channels.consumer.aclose_old_connections", close_old_connections)
+    consumer = AgentConsumer()
+    handled: list[str] = []
+
+    async def handler(message: dict[str, Any]) -> None:
+        handled.append(message["type"])
+
+    consumer.hub_event = handler  # type: ignore[method-assign]
+    consumer.hub_typing = handler  # type: ignore[method-assign]
+    consumer.websocket_receive = handler  # type: ignore[method-assign]
+    await consumer.dispatch({"type": "hub.event"})
+    await consumer.dispatch({"type": "hub.typing"})
+    assert hops == [] and handled == ["hub.event", "hub.typing"]
+    await consumer.dispatch({"type": "websocket.receive"})
+    assert hops == ["db"] and handled[-1] == "websocket.receive"

@@ -23,6 +23,7 @@ from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import DatabaseSyncToAsync, database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
@@ -177,6 +178,17 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
         for seq, event in result.events:
             await self.send_json({"type": "event", "seq": seq, "event": event})
         self.last_sent = max(after, result.last_seq) if result.events else after
+
+    # Channels closes stale database connections before every message it dispatches: a hop to the one
+    # database thread, per event and per connection. Pushes need no database (a catch-up goes through
+    # database_sync_to_async, which does its own), so they skip it (docs/PERFORMANCE.md, "WebSockets").
+    _NO_DATABASE = frozenset({"hub.event", "hub.typing"})
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") in self._NO_DATABASE:
+            await getattr(self, get_handler_name(message))(message)
+            return
+        await super().dispatch(message)
 
     async def hub_event(self, message: dict[str, Any]) -> None:
         """An event pushed after commit (hub/events/publish.py send_now), to a group this connection is in;
