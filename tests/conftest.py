@@ -32,6 +32,14 @@ def _media_root(tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(autouse=True)
+def _fresh_routing_snapshot() -> None:
+    """The chat's routing snapshot (web/chat_state.py) lives a second: never across tests' databases."""
+    from web import chat_state
+
+    chat_state._snapshot = None
+
+
+@pytest.fixture(autouse=True)
 def _clean_task_runner() -> None:
     from hub.taskqueue import runner
 

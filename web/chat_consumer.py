@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -157,9 +158,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(frame)
         self.last_sent = max(self.last_sent, last)
 
-    async def _send_queue(self) -> None:
+    async def _send_queue(self, *, fresh: bool = True) -> None:
+        """Where the chat stands. `fresh=False` (the periodic refresh, a change to the conversation) may read
+        routing's state of a moment ago, shared by every visitor of this process (web/chat_state.py)."""
         try:
-            state = await database_sync_to_async(queue_state)(self.w.account, self.current)
+            state = await database_sync_to_async(queue_state)(self.w.account, self.current, fresh=fresh)
         except Exception:  # the queue line is a courtesy: never let it break the chat
             logger.exception("queue state for conversation %s failed", self.current)
             return
@@ -169,14 +172,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         with contextlib.suppress(asyncio.CancelledError):
             while True:
                 await asyncio.sleep(QUEUE_REFRESH_SECONDS)
-                await self._send_queue()
+                await self._send_queue(fresh=False)
 
     # --- pushed by the hub ---------------------------------------------------------------------------------
 
     async def chat_changed(self, message: dict[str, Any]) -> None:
         """A conversation of this visitor changed (hub/events/publish.py): read what they may see."""
         await self._catch_up()
-        await self._send_queue()
+        await self._send_queue(fresh=False)
 
     async def chat_typing(self, message: dict[str, Any]) -> None:
         """An agent typing in one of this visitor's conversations (sent by the inbox's AgentConsumer)."""
@@ -306,8 +309,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self._typing_sent = (typing, now)
         groups = await database_sync_to_async(self._audience_groups)(conv_id)
+        # The nonce lets an agent reached through several of these groups (a supervisor in the conversation's
+        # team) show it once (web/consumers.py hub_typing).
         event = {"type": "hub.typing", "conversation_id": conv_id, "who": "customer",
-                 "name": self.name or "", "typing": typing}
+                 "name": self.name or "", "typing": typing, "nonce": secrets.token_hex(8)}
         for group in groups:
             await self.channel_layer.group_send(group, event)
 

@@ -39,6 +39,11 @@ def visitor_message_key(visitor_id: str, client_id: str) -> str:
     return f"{visitor_id}:{client_id}"
 
 
+def visitor_label(visitor_id: str) -> str:
+    """What agents see for a visitor who gave no name: short and tellable apart, not a 35-character id."""
+    return f"Visitor {visitor_id.removeprefix('wv-')[:6]}"
+
+
 def do_visitor_message(account: ChannelAccount, visitor_id: str, client_id: str, text: str,
                        attachments: Sequence[InboundAttachment] = (), *, name: str = "",
                        metadata: dict[str, object] | None = None) -> IngestResult:
@@ -48,7 +53,8 @@ def do_visitor_message(account: ChannelAccount, visitor_id: str, client_id: str,
         raise ActionError("a message needs text or a file", field="text")
     inbound = InboundMessage(
         provider_message_id=visitor_message_key(visitor_id, client_id),
-        sender=Sender(kind=Identity.Kind.WEBCHAT, address=visitor_id, display_name=name[:MAX_NAME_CHARS]),
+        sender=Sender(kind=Identity.Kind.WEBCHAT, address=visitor_id,
+                      display_name=(name or visitor_label(visitor_id))[:MAX_NAME_CHARS]),
         text=text, attachments=tuple(attachments), metadata=metadata or {},
     )
     try:
@@ -76,14 +82,14 @@ def do_identify_visitor(account: ChannelAccount, visitor_id: str, *, name: str =
         identity = (Identity.objects.select_for_update(no_key=True).select_related("customer")
                     .filter(kind=Identity.Kind.WEBCHAT, address=visitor_id).first())
         if identity is None:
-            customer = Customer.objects.create(display_name=name or visitor_id)
+            customer = Customer.objects.create(display_name=name or visitor_label(visitor_id))
             identity = Identity.objects.create(customer=customer, kind=Identity.Kind.WEBCHAT, address=visitor_id,
                                                display_name=name)
         customer = identity.customer
         attributes = dict(identity.attributes)
         if name and identity.display_name != name:
             identity.display_name = name
-            if customer.display_name in ("", visitor_id):
+            if customer.display_name in ("", visitor_id, visitor_label(visitor_id)):
                 customer.display_name = name
                 customer.save(update_fields=["display_name", "updated_at"])
         if email:

@@ -34,7 +34,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 @pytest.fixture(autouse=True)
 def _memory_layer(settings: Any) -> Iterator[None]:
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "hub.events.memory_layer.HubInMemoryChannelLayer"}}
     cache.clear()
     yield
     cache.clear()
@@ -88,7 +88,7 @@ async def say(comm: WebsocketCommunicator, client_id: str, text: str, **extra: A
 
 @database_sync_to_async
 def conversation_of(message_id: int) -> Conversation:
-    return Message.objects.select_related("conversation").get(pk=message_id).conversation
+    return Message.objects.select_related("conversation__customer").get(pk=message_id).conversation
 
 
 @database_sync_to_async
@@ -292,8 +292,11 @@ async def test_typing_is_relayed_both_ways() -> None:
     await layer.group_add(ALL_AGENTS_GROUP, listener)  # a conversation with no team: every agent's
     await comm.send_json_to({"type": "typing", "typing": True})
     event = await asyncio.wait_for(layer.receive(listener), 5)
-    assert event == {"type": "hub.typing", "conversation_id": conv.pk, "who": "customer", "name": "",
-                     "typing": True}
+    assert len(event.pop("nonce")) == 16
+    # A visitor who gave no name is shown by a short label, as their customer is named.
+    assert event == {"type": "hub.typing", "conversation_id": conv.pk, "who": "customer",
+                     "name": conv.customer.display_name, "typing": True}
+    assert conv.customer.display_name.startswith("Visitor ")
     await layer.group_send(conversation_group(conv.pk), {"type": "chat.typing", "name": "Ann", "typing": True})
     frame, _ = await until(comm, "typing")
     assert frame == {"type": "typing", "name": "Ann", "typing": True}
