@@ -131,7 +131,9 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserHub]:
         assert "Traceback" not in process.output, process.output[-8000:]
 
 
-@pytest.fixture(scope="session")
+# Package scope: while Playwright's sync API is running, the main thread counts as running an event loop,
+# and the async tests of other packages (pytest-asyncio) could not start their own.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     if not os.path.exists(CHROMIUM):
         needs_service("Chromium", f"{CHROMIUM} is missing (apt-get install -y chromium)")

@@ -9,6 +9,8 @@ import random
 import uuid
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import BrowserHub, login
 
 NAME = "<img src=x onerror=alert('name')>Eve"
@@ -65,9 +67,8 @@ def test_script_payloads_never_run(hub: BrowserHub, open_page: Any) -> None:
 
     # SMS text and customer name, in the list, the timeline and the customer panel.
     agent.goto(f"/inbox/#conversation/{ids['sms']}")
-    agent.locator("[data-testid=timeline] [data-testid=message-text]", has_text="hi").first.wait_for()
-    assert SMS_TEXT in agent.locator("[data-testid=timeline] [data-testid=message-text]").first.inner_text()
-    assert NAME in agent.locator("[data-testid=customer-panel] [data-testid=customer-name]").inner_text()
+    expect(agent.locator("[data-testid=timeline] [data-testid=message-text]").first).to_contain_text(SMS_TEXT)
+    expect(agent.locator("[data-testid=customer-panel] [data-testid=customer-name]")).to_contain_text(NAME)
 
     # Email: the sanitized HTML in a sandbox without scripts, the subject, attachment name and note as text.
     agent.goto(f"/inbox/#conversation/{ids['email']}")
@@ -83,8 +84,8 @@ def test_script_payloads_never_run(hub: BrowserHub, open_page: Any) -> None:
         result = Attachment.objects.get(message__conversation_id=params["id"]).name
     """, id=ids["email"])
     assert "<" not in stored_name
-    assert stored_name in agent.locator("[data-testid=timeline]").inner_text()
-    assert NOTE in agent.locator("[data-testid=timeline-note]").first.inner_text()
+    expect(agent.locator("[data-testid=timeline]")).to_contain_text(stored_name)
+    expect(agent.locator("[data-testid=timeline-note]").first).to_contain_text(NOTE)
 
     # The chat widget: a visitor named with a payload writes a payload; the agent answers with one.
     customer, customer_watch = open_page()
@@ -107,13 +108,13 @@ def test_script_payloads_never_run(hub: BrowserHub, open_page: Any) -> None:
     """, text=CHAT_TEXT)
     agent.goto(f"/inbox/#conversation/{chat_id}")
     agent.locator("[data-testid=timeline-message][data-channel=webchat]").first.wait_for()
-    assert CHAT_TEXT in agent.locator("[data-testid=timeline] [data-testid=message-text]").last.inner_text()
+    expect(agent.locator("[data-testid=timeline] [data-testid=message-text]").last).to_contain_text(CHAT_TEXT)
     agent.fill("[data-testid=reply-input]", REPLY)
     agent.locator("[data-testid=reply-send]").click()
     shown = customer.locator("#hub-chat [data-testid=chat-message][data-author=agent] [data-testid=chat-text]")
-    shown.first.wait_for()
-    assert shown.first.inner_text().strip() == REPLY
-    assert CHAT_TEXT in customer.locator("#hub-chat [data-testid=chat-message][data-author=visitor]").first.inner_text()
+    expect(shown.first).to_have_text(REPLY)
+    expect(customer.locator("#hub-chat [data-testid=chat-message][data-author=visitor]").first).to_contain_text(
+        CHAT_TEXT)
 
     agent.wait_for_timeout(500)  # let any late onerror/onload fire
     for page in (agent, customer):
