@@ -20,5 +20,6 @@ app.conf.beat_schedule = {
     "routing-tick": {"task": "hub.tasks.routing_tick", "schedule": float(config.env_int("HUB_ROUTING_TICK_SECONDS"))},
     "poll-channels": {"task": "hub.tasks.poll_channels", "schedule": float(config.env_int("HUB_IMAP_POLL_SECONDS"))},
     "prune-webhook-deliveries": {"task": "hub.tasks.prune_webhook_deliveries", "schedule": 3600.0},
+    "prune-webchat-uploads": {"task": "hub.tasks.prune_webchat_uploads", "schedule": 3600.0},
     "search-tick": {"task": "hub.tasks.search_tick", "schedule": float(config.env_int("HUB_SEARCH_TICK_SECONDS"))},
 }

@@ -189,6 +189,13 @@ def poll_channels() -> int:
 
 
 @app.task
+def prune_webchat_uploads() -> int:
+    from web.chat_views import prune_uploads
+
+    return prune_uploads()
+
+
+@app.task
 def prune_webhook_deliveries() -> int:
     from hub.webhooks import prune_deliveries
 

@@ -7,6 +7,7 @@ signed token (or a signed link), never a cookie, and answer CORS only to the ori
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
@@ -147,3 +149,25 @@ def attachment(request: HttpRequest, account: int, pk: int) -> FileResponse:
     response["Cross-Origin-Resource-Policy"] = "cross-origin"  # shown inside the widget on the customer's site
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+def prune_uploads(now: dt.datetime | None = None) -> int:
+    """Delete uploads that were never sent with a message. Their references expire after
+    tokens.UPLOAD_MAX_AGE_SECONDS, so an older file can no longer be attached to anything (a sent one was
+    already moved into the message's attachments). Runs hourly (hub/tasks.py). Returns how many went."""
+    try:
+        _, names = default_storage.listdir(UPLOAD_DIR)
+    except FileNotFoundError:
+        return 0
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=tokens.UPLOAD_MAX_AGE_SECONDS + 3600)
+    removed = 0
+    for name in names:
+        path = f"{UPLOAD_DIR}/{name}"
+        try:
+            if default_storage.get_modified_time(path) < cutoff:
+                default_storage.delete(path)
+                removed += 1
+        except OSError:  # gone meanwhile (another process pruned it, or it was just sent)
+            continue
+    return removed
+

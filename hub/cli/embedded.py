@@ -20,6 +20,7 @@ PERIODIC_JOBS = (
     (float(settings.HUB_ROUTING_TICK_SECONDS), tasks.routing_tick),
     (float(config.env_int("HUB_IMAP_POLL_SECONDS")), tasks.poll_channels),
     (3600.0, tasks.prune_webhook_deliveries),
+    (3600.0, tasks.prune_webchat_uploads),
     (float(config.env_int("HUB_SEARCH_TICK_SECONDS")), tasks.search_tick),
 )
 

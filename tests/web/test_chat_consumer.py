@@ -417,6 +417,24 @@ def test_uploads_are_checked_then_attached_and_served_to_the_visitor_only(settin
     assert client.get(attachment["url"].split("?")[0] + "?sig=forged").status_code == 404
 
 
+def test_uploads_never_sent_are_pruned_once_their_reference_has_expired() -> None:
+    import datetime as dt
+
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
+    from connectors.webchat import tokens
+    from web.chat_views import UPLOAD_DIR, prune_uploads
+
+    assert prune_uploads() == 0  # no upload folder yet
+    path = default_storage.save(f"{UPLOAD_DIR}/left-behind", ContentFile(PNG))
+    assert prune_uploads() == 0  # its reference may still be sent with a message
+    later = timezone.now() + dt.timedelta(seconds=tokens.UPLOAD_MAX_AGE_SECONDS + 2 * 3600)
+    assert prune_uploads(later) == 1
+    assert not default_storage.exists(path)
+
+
 def test_widget_script_and_demo_page() -> None:
     key = f.account("webchat").address
     client = Client()
