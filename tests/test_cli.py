@@ -168,7 +168,7 @@ def test_up_registers_the_periodic_jobs(monkeypatch: pytest.MonkeyPatch) -> None
     embedded.start_periodic_jobs()
     assert sorted(registered) == [(2.0, "routing_tick"), (5.0, "search_tick"), (30.0, "do_wake_snoozed"),
                                   (30.0, "poll_channels"), (60.0, "requeue_stale_outbound"), (600.0, "prune_events"),
-                                  (3600.0, "prune_webhook_deliveries")]
+                                  (3600.0, "prune_webchat_uploads"), (3600.0, "prune_webhook_deliveries")]
     # The same jobs as Celery beat runs in production.
     from hub.celery import app
 
