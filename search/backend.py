@@ -171,6 +171,11 @@ class SearchBackend(ABC):
     @abstractmethod
     def health(self) -> Health: ...
 
+    def outdated(self) -> bool:
+        """Whether the index was built by an earlier version of the hub and must be rebuilt before it can
+        be used (`hub reindex`). Elasticsearch migrates through its template and alias instead."""
+        return False
+
     @abstractmethod
     def begin_rebuild(self) -> Rebuild: ...
 

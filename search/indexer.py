@@ -160,6 +160,17 @@ def kick() -> None:
     enqueue(tasks.index_search, countdown=KICK_WINDOW)
 
 
+def rebuild_if_outdated(say: Callable[[str], None]) -> Reindexed | None:
+    """`hub up`: an index written by an earlier version of the hub (other fields) cannot be searched or
+    written; rebuild it from the database before serving."""
+    if not get_backend().outdated():
+        return None
+    say("The search index was built by an earlier version of the hub: rebuilding it from the database...")
+    done = reindex()
+    say(f"Search index rebuilt: {done.documents} messages and notes.")
+    return done
+
+
 @dataclass(frozen=True)
 class Reindexed:
     documents: int

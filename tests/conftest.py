@@ -60,7 +60,7 @@ _PROVIDER_FORMAT_MODULES = {
 }
 # The search contract asks the engines the same questions whatever the database; on PostgreSQL what differs
 # is the indexer's locking and backlog, which test_search_indexer runs there.
-_PROVIDER_FORMAT_MODULES |= {"test_contract", "test_api", "test_search_page"}
+_PROVIDER_FORMAT_MODULES |= {"test_contract", "test_api", "test_search_page", "test_embedded_pairs"}
 _PROCESS_MODULES = {"test_cli", "test_make_run"}
 _DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
                 "live_server", "admin_client", "admin_user"}

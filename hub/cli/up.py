@@ -26,6 +26,7 @@ from hub.cli.celery_commands import check_broker
 from hub.cli.database import ensure_reachable, migrate, startup_lock
 from hub.cli.server import check_port_free, serve
 from hub.connector_port import DatabaseHubPort
+from search import indexer as search_indexer
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     with startup_lock():
         migrate(verbosity=0)
         ensure_default_accounts()
+        search_indexer.rebuild_if_outdated(lambda line: print(line, flush=True))
         requeued = embedded.requeue_outbound() if in_process else 0
         if not args.no_demo and _first_run():
             from hub.demo import seed_demo
