@@ -55,3 +55,33 @@ def test_a_failing_batch_does_not_stop_the_next(caplog: pytest.LogCaptureFixture
     pusher.submit(broken)
     assert _run_batch() == [1]
     assert "realtime push failed" in caplog.text
+
+
+def test_flush_waits_for_what_was_handed_over(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short-lived process (a script, a command) flushes at exit, so its last events are not lost."""
+    monkeypatch.setattr(pusher, "_server_loop", None)  # as in a process that serves no websocket
+    pushed: list[int] = []
+
+    async def slow() -> None:
+        await asyncio.sleep(0.2)
+        pushed.append(1)
+
+    pusher.submit(slow)
+    assert pusher.flush(timeout=5)
+    assert pushed == [1]
+
+
+def test_flush_is_registered_to_run_at_exit() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, sys\n"
+        "from hub.events import pusher\n"
+        "async def late():\n"
+        "    await asyncio.sleep(0.3)\n"
+        "    sys.stdout.write('pushed'); sys.stdout.flush()\n"
+        "pusher.submit(late)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True)
+    assert done.stdout == "pushed"

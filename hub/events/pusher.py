@@ -13,6 +13,7 @@ Events are pushed one batch at a time, in the order they were handed over, by a 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import threading
@@ -101,3 +102,28 @@ def submit(batch: Batch) -> None:
         loop.call_soon_threadsafe(_enqueue_on_loop, batch)
     except RuntimeError:  # the loop closed between the check and the call
         _private().call_soon_threadsafe(_enqueue_on_loop, batch)
+
+
+def flush(timeout: float = 2.0) -> bool:
+    """Wait until what this process handed to its private loop has been pushed. A short-lived process (a
+    management command, a script, a worker shutting down) would otherwise exit with its last events unsent,
+    and clients would see them only with their next event or on reconnecting. Runs at exit; returns False
+    if `timeout` passed first."""
+    with _lock:
+        loop = _private_loop if _private_pid == os.getpid() else None
+    if loop is None or not _usable(loop):
+        return True
+    done = threading.Event()
+
+    async def marker() -> None:  # queued after every batch submitted before it
+        done.set()
+
+    try:
+        loop.call_soon_threadsafe(_enqueue_on_loop, marker)
+    except RuntimeError:
+        return True
+    return done.wait(timeout)
+
+
+atexit.register(flush)
+
