@@ -122,6 +122,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Search indexing runs on a queue of its own, so that routing, delivery and the rest never wait behind a bulk
+# index write (bench/routing.py: a worker doing both fell behind at 30 arrivals/s). `hub worker` consumes both
+# queues unless told otherwise; docs/operations.md shows how to give each its own worker.
+SEARCH_QUEUE = "search"
+CELERY_TASK_ROUTES = {"hub.tasks.index_search": {"queue": SEARCH_QUEUE},
+                      "hub.tasks.search_tick": {"queue": SEARCH_QUEUE}}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -189,3 +189,28 @@ def test_malformed_setting_is_a_message() -> None:
     result = run_hub("migrate", HUB_TASK_MODE="sometimes", HUB_DATA_DIR=os.environ["HUB_DATA_DIR"])
     assert result.returncode == 1
     assert result.stderr.strip() == "hub: HUB_TASK_MODE must be celery, inprocess or sync, got 'sometimes'"
+
+
+@pytest.mark.parametrize(("given", "queues"), [
+    ([], "--queues=celery,search"),
+    (["-Q", "search"], None),
+    (["--queues=celery"], None),
+])
+def test_a_worker_takes_both_queues_unless_told(monkeypatch: pytest.MonkeyPatch, settings: Settings,
+                                                 given: list[str], queues: str | None) -> None:
+    """Search indexing has a queue of its own (routing never waits behind an index write); one worker
+    still does everything by default."""
+    import argparse
+
+    from hub.celery import app
+    from hub.cli import celery_commands
+
+    settings.BROKER_URL = "redis://127.0.0.1:6379/15"
+    monkeypatch.setattr(celery_commands, "ensure_reachable", lambda: None)
+    started: list[list[str]] = []
+    monkeypatch.setattr(app, "worker_main", lambda argv: started.append(argv))
+    celery_commands.run_worker(argparse.Namespace(args=given))
+    assert started[0][:2] == ["worker", "--loglevel=INFO"]
+    assert (queues in started[0]) if queues else not any(a.startswith("--queues=celery,") for a in started[0])
+    assert app.amqp.router.route({}, "hub.tasks.index_search")["queue"].name == "search"
+    assert app.amqp.router.route({}, "hub.tasks.routing_tick")["queue"].name == "celery"

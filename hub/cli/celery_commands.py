@@ -36,7 +36,12 @@ def run_worker(args: argparse.Namespace) -> int:
     ensure_reachable()
     from hub.celery import app
 
-    app.worker_main(["worker", "--loglevel=INFO", *args.args])
+    extra = list(args.args)
+    if not any(a == "-Q" or a.startswith(("-Q", "--queues")) for a in extra):
+        # One worker does everything unless it is given its queues (`hub worker -Q celery` and
+        # `hub worker -Q search` split routing and delivery from search indexing).
+        extra.append(f"--queues={app.conf.task_default_queue},{settings.SEARCH_QUEUE}")
+    app.worker_main(["worker", "--loglevel=INFO", *extra])
     return 0
 
 

@@ -105,3 +105,26 @@ def test_the_backlog_survives_an_outage_and_drains(search_backend: SearchBackend
     assert indexer.backlog() == 0
     assert service.search(sue, service.Params(q="parcel", mode="messages")).total == 4
     assert SearchIndexState.objects.get(name="search").failing_since is None
+
+
+def test_with_celery_the_processes_kick_one_run_per_window(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each process kicks after its commits; with several (web, webhooks, workers) one run per window is
+    claimed for all of them in the shared cache."""
+    from django.core.cache import cache
+
+    from hub import taskqueue
+
+    settings.SEARCH_AUTO_INDEX = True
+    settings.TASK_MODE = "celery"
+    cache.clear()
+    runs: list[Any] = []
+    monkeypatch.setattr(taskqueue, "enqueue", lambda task, *args, countdown=0: runs.append(task))
+    monkeypatch.setattr(indexer.time, "time", lambda: 1_000_000.0)  # one window for the whole test
+    for _process in range(5):
+        monkeypatch.setattr(indexer, "_last_kick", 0.0)  # another process: its own window starts
+        indexer.kick()
+    assert len(runs) == 1
+    monkeypatch.setattr(indexer.time, "time", lambda: 1_000_000.0 + indexer.KICK_WINDOW)  # the next window
+    monkeypatch.setattr(indexer, "_last_kick", 0.0)
+    indexer.kick()
+    assert len(runs) == 2
