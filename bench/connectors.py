@@ -248,7 +248,7 @@ def child_setup() -> None:
     print(json.dumps({"ok": True}))
 
 
-def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
+def measure_latency(rate: float, seconds: float, servers: int = 1) -> dict[str, Any]:
     import redis as redis_lib
 
     _recreate_pg()
@@ -259,23 +259,28 @@ def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
                            check=False)
     if setup.returncode:
         raise SystemExit(f"setup failed: {setup.stderr[-3000:]}")
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "hub.asgi:application"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    # `servers` Daphne processes, as a proxy in front of several web processes would spread the webhooks
+    # (docker compose up --scale web=N); the client takes them in turn.
+    ports = [_free_port() for _ in range(servers)]
+    daphnes = [subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                                 "hub.asgi:application"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for port in ports]
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "hub.celery", "worker", "--loglevel=ERROR",
                                "--concurrency=1", "--pool=solo"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, text=True)
     try:
-        cpu_before = _cpu_seconds(server.pid), _cpu_seconds(worker.pid)
-        result = asyncio.run(_latency_run(port, rate, seconds))
-        cpu_after = _cpu_seconds(server.pid), _cpu_seconds(worker.pid)
+        for port in ports[1:]:
+            asyncio.run(wait_for_port(port))
+        cpu_before = sum(_cpu_seconds(d.pid) for d in daphnes), _cpu_seconds(worker.pid)
+        result = asyncio.run(_latency_run(ports, rate, seconds))
+        cpu_after = sum(_cpu_seconds(d.pid) for d in daphnes), _cpu_seconds(worker.pid)
         sent = sum(result["statuses"].values())
+        result["servers"] = servers
         result["daphne_cpu_ms_per_request"] = round((cpu_after[0] - cpu_before[0]) * 1000 / sent, 1)
         result["worker_cpu_ms_per_request"] = round((cpu_after[1] - cpu_before[1]) * 1000 / sent, 1)
         return result
     finally:
-        for proc in (server, worker):
+        for proc in (*daphnes, worker):
             proc.terminate()
             proc.wait(10)
 
@@ -286,10 +291,10 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _latency_run(port: int, rate: float, seconds: float) -> dict[str, Any]:
+async def _latency_run(ports: list[int], rate: float, seconds: float) -> dict[str, Any]:
     import aiohttp
 
-    await wait_for_port(port)
+    await wait_for_port(ports[0])
     available = list(_chosen())
     total = int(rate * seconds)
     warmup = int(rate * 2)
@@ -302,6 +307,7 @@ async def _latency_run(port: int, rate: float, seconds: float) -> dict[str, Any]
         async def one(index: int, r: Request) -> None:
             headers = {"Content-Type": r.content_type, "Host": "127.0.0.1:8000", **r.headers}
             t0 = time.perf_counter()
+            port = ports[index % len(ports)]
             async with session.post(f"http://127.0.0.1:{port}{r.path}", data=r.body, headers=headers) as resp:
                 await resp.read()
                 elapsed = time.perf_counter() - t0
@@ -340,13 +346,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="messages per connector for throughput")
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--servers", type=int, default=1, help="Daphne processes sharing the webhooks")
     parser.add_argument("--connectors", default=",".join(BUILDERS), help="comma-separated connector ids")
     args = parser.parse_args()
     os.environ["BENCH_CONNECTORS"] = args.connectors
     if args.only in (None, "throughput"):
         print("throughput:", json.dumps(measure_throughput(args.count), indent=1))
     if args.only in (None, "latency"):
-        print("ack latency:", json.dumps(measure_latency(args.rate, args.seconds), indent=1))
+        print("ack latency:", json.dumps(measure_latency(args.rate, args.seconds, args.servers), indent=1))
 
 
 if __name__ == "__main__":
