@@ -37,7 +37,9 @@ class HubInMemoryChannelLayer(InMemoryChannelLayer):
         super()._clean_expired()
 
     def _put(self, channel: str, message: dict[str, Any], expires: float) -> None:
-        queue = self.channels.setdefault(channel, asyncio.Queue(maxsize=self.get_capacity(channel)))
+        queue = self.channels.get(channel)
+        if queue is None:  # (setdefault would build a queue on every put, to throw it away)
+            queue = self.channels[channel] = asyncio.Queue(maxsize=self.get_capacity(channel))
         try:
             queue.put_nowait((expires, dict(message)))
         except asyncio.QueueFull:
