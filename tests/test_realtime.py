@@ -428,3 +428,17 @@ async def test_pushes_skip_the_database_thread_other_messages_do_not(monkeypatch
     assert hops == [] and handled == ["hub.event", "hub.typing"]
     await consumer.dispatch({"type": "websocket.receive"})
     assert hops == ["db"] and handled[-1] == "websocket.receive"
+
+
+async def test_a_frame_that_is_not_json_is_answered_and_the_socket_stays_open() -> None:
+    """Both sockets (agent and chat) share web/consumers.py JsonSocket: garbage is an error frame."""
+    from web.chat_consumer import ChatConsumer
+    from web.consumers import JsonSocket
+
+    assert issubclass(ChatConsumer, JsonSocket)
+    comm, _hello = await connect(await make_agent("gus"))
+    await comm.send_to(text_data="{not json")
+    assert (await comm.receive_json_from(timeout=5))["type"] == "error"
+    await comm.send_json_to({"type": "ping"})
+    assert (await comm.receive_json_from(timeout=5))["type"] == "pong"
+    await comm.disconnect()

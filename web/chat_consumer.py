@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
@@ -19,7 +18,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.files.storage import default_storage
 
 from connectors.base import InboundAttachment
@@ -30,6 +28,7 @@ from hub.events import pusher
 from hub.events.publish import conversation_audience, conversation_group
 from web import chat_limits
 from web.chat_state import Widget, project, queue_state, visitor_state, widget
+from web.consumers import JsonSocket
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ def _open(key: str, origin: str, host: str, ip: str) -> Widget | Refusal:
     return w
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class ChatConsumer(JsonSocket):
     w: Widget
     visitor_id: str
     token: str
@@ -375,10 +374,3 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         conv = await database_sync_to_async(Conversation.objects.get)(pk=conv_id)
         await database_sync_to_async(do_rate)(conv, content.get("score"), content.get("comment", ""))
         await self._catch_up()
-
-    @classmethod
-    async def decode_json(cls, text_data: str) -> Any:
-        try:
-            return json.loads(text_data)
-        except ValueError:
-            return None

@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from connectors.webchat import files, tokens
-from hub.api.views.attachments import safe_content_type
+from hub.api.views.attachments import attachment_response
 from hub.connector_port import account_info
 from hub.models import ChannelAccount
 from web import chat_limits
@@ -137,15 +137,7 @@ def attachment(request: HttpRequest, account: int, pk: int) -> FileResponse:
             found = visitor_attachment(signed[0], pk)
     if found is None:
         raise Http404("No such file")
-    try:
-        handle = found.file.open("rb")
-    except (FileNotFoundError, ValueError) as exc:
-        raise Http404("The file is missing") from exc
-    content_type = safe_content_type(found.content_type)
-    shown = content_type.startswith("image/") or content_type == "application/pdf"
-    response = FileResponse(handle, as_attachment=not shown, filename=found.name, content_type=content_type)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response = attachment_response(found, inline_media=True)
     response["Cross-Origin-Resource-Policy"] = "cross-origin"  # shown inside the widget on the customer's site
     response["Cache-Control"] = "private, max-age=3600"
     return response

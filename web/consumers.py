@@ -17,6 +17,7 @@ Frames the client sends: `ping`; `presence` {presence}; `offer.accept` / `offer.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -117,7 +118,19 @@ def _typing_audience(user: Any, conversation_id: int) -> tuple[str, list[str]] |
 _answer_offer = DatabaseSyncToAsync(_answer_offer_sync, thread_sensitive=False)
 
 
-class AgentConsumer(AsyncJsonWebsocketConsumer):
+class JsonSocket(AsyncJsonWebsocketConsumer):
+    """A socket of JSON frames where a frame that is not JSON is answered, not fatal: it decodes to None,
+    which the consumer's receive_json turns into an `error` frame."""
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        try:
+            return json.loads(text_data)
+        except ValueError:
+            return None
+
+
+class AgentConsumer(JsonSocket):
     user_id: int
     last_sent: int
     groups_joined: list[str]
@@ -272,12 +285,3 @@ class AgentConsumer(AsyncJsonWebsocketConsumer):
             await self._typing(content)
         else:
             await self.send_json({"type": "error", "reason": f"unknown message type {kind!r}"})
-
-    @classmethod
-    async def decode_json(cls, text_data: str) -> Any:
-        import json
-
-        try:
-            return json.loads(text_data)
-        except ValueError:
-            return None

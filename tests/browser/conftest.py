@@ -72,18 +72,20 @@ class BrowserHub:
         return username, password, int(user_id)
 
 
-    def sms(self, sender: str, body: str) -> str:
-        """An inbound SMS through the real webhook, signed the way Twilio signs it. Returns its sid."""
+    def sms(self, sender: str, body: str, *, to: str = SMS_NUMBER, token: str = TWILIO_TOKEN,
+            account_sid: str = TWILIO_SID) -> str:
+        """An inbound SMS through the real webhook, signed the way Twilio signs it (to the default number, or
+        to a test's own account). Returns its sid."""
         from twilio.request_validator import RequestValidator
 
         sid = "SM" + uuid.uuid4().hex
-        fields = {"MessageSid": sid, "SmsSid": sid, "AccountSid": TWILIO_SID, "From": sender, "To": SMS_NUMBER,
+        fields = {"MessageSid": sid, "SmsSid": sid, "AccountSid": account_sid, "From": sender, "To": to,
                   "Body": body, "NumMedia": "0", "NumSegments": "1", "SmsStatus": "received",
                   "ApiVersion": "2010-04-01"}
         url = self.url + "/webhooks/twilio/sms"
         request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST", headers={
             "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, fields),
+            "X-Twilio-Signature": RequestValidator(token).compute_signature(url, fields),
         })
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200, response.read()

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import urllib.parse
-import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import BrowserHub
+from tests.browser.conftest import BrowserHub, login
 
 TOKEN = "wallboard-test-token"
 SID = "AC" + "b" * 32
@@ -85,31 +83,6 @@ result = {"queue": queue.pk, "base": base.timestamp(), "c2": c2.pk, "c5": c5.pk}
 """
 
 
-def post_sms(hub: BrowserHub, to: str, sender: str, body: str) -> None:
-    """An inbound SMS to this test's number through the real webhook, signed as Twilio signs it."""
-    from twilio.request_validator import RequestValidator
-
-    sid = "SM" + uuid.uuid4().hex
-    fields = {"MessageSid": sid, "AccountSid": SID, "From": sender, "To": to, "Body": body, "NumMedia": "0"}
-    url = hub.url + "/webhooks/twilio/sms"
-    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(), method="POST", headers={
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Twilio-Signature": RequestValidator(TOKEN).compute_signature(url, fields),
-    })
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200, response.read()
-
-
-def sign_in(page: Any, hub: BrowserHub, username: str, password: str) -> None:
-    """conftest's login() clicks the first submit button of the page, which on the hub's login page is the
-    header's language switch; Enter in the password field submits the sign-in form itself."""
-    page.goto("/login/?next=/supervisor/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.press("#id_password", "Enter")
-    page.wait_for_url(hub.url + "/supervisor/")
-
-
 def metric(row: Any, name: str) -> str:
     return str(row.locator(f"[data-metric={name}]").get_attribute("data-value"))
 
@@ -132,7 +105,7 @@ def test_the_wallboard_figures_match_what_was_fed_in(hub: BrowserHub, open_page:
     queue_id = seeded["queue"]
 
     page, watch = open_page(timezone_id="UTC")
-    sign_in(page, hub, username, password)
+    login(page, username, password, "/supervisor/")
     # The login page's own requests (its favicon 404s) are not the wallboard's: count from here.
     before = len(watch.errors)
     page.wait_for_selector("[data-testid=connection][data-state=open]")
@@ -166,7 +139,7 @@ def test_the_wallboard_figures_match_what_was_fed_in(hub: BrowserHub, open_page:
     # One more customer writes: the row follows without a reload, well before the 10 s poll would.
     page.evaluate("window.__sameDocument = true")
     started = time.monotonic()
-    post_sms(hub, number, prefix + "99", "我的账单有问题")
+    hub.sms(prefix + "99", "我的账单有问题", to=number, token=TOKEN, account_sid=SID)
     page.wait_for_function(
         """(id) => {
             const row = document.querySelector(`[data-testid=wb-queue][data-queue-id='${id}']`);

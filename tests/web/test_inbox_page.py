@@ -3,41 +3,21 @@ the strings and settings handed to the scripts, and the scripts' rules for untru
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from pytest_django.fixtures import Settings
 
 from hub.models import Team
 from tests import factories
+from tests.web.pages import json_block, signed_in
 from web import inbox_views
 
 pytestmark = pytest.mark.django_db
 
 STATIC = Path(inbox_views.__file__).resolve().parent / "static" / "web"
 SCRIPTS = [STATIC / "inbox.js", *sorted((STATIC / "inbox").glob("*.js"))]
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def signed_in(user: Any, language: str = "en") -> Client:
-    client = Client(HTTP_ACCEPT_LANGUAGE=language)
-    client.force_login(user)
-    return client
-
-
-def json_block(body: str, element_id: str) -> Any:
-    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', body, re.S)
-    assert match, f"no json_script block {element_id}"
-    return json.loads(match.group(1))
 
 
 def test_anonymous_is_sent_to_the_hubs_login_page() -> None:

@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -26,6 +25,7 @@ from search import indexer
 from search.backend import get_backend, reset_backend
 from tests import factories
 from tests.api import helpers
+from tests.web.pages import json_block, signed_in
 from web import views
 
 pytestmark = pytest.mark.django_db
@@ -33,24 +33,6 @@ pytestmark = pytest.mark.django_db
 WEB = Path(views.__file__).resolve().parent
 SCRIPT = WEB / "static" / "web" / "search.js"
 PAGE = "/supervisor/search"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Settings) -> None:
-    # Every test creates a user; the production hasher makes each cost a third of a second.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def json_block(body: str, element_id: str) -> Any:
-    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', body, re.S)
-    assert match, f"no json_script block {element_id}"
-    return json.loads(match.group(1))
 
 
 # --- Who may load it ---------------------------------------------------------------------------------------

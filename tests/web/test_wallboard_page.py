@@ -5,18 +5,16 @@ carries, and that the script keeps to the rules for untrusted content."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.contrib.staticfiles import finders
 from django.test import Client
-from pytest_django.fixtures import Settings
 
 from tests import factories
+from tests.web.pages import json_block, signed_in
 from web import wallboard_views
 
 pytestmark = pytest.mark.django_db
@@ -24,23 +22,6 @@ pytestmark = pytest.mark.django_db
 WEB = Path(wallboard_views.__file__).resolve().parent
 SCRIPT = WEB / "static" / "web" / "wallboard.js"
 PAGE = "/supervisor/"
-
-
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Settings) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def signed_in(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def json_block(body: str, element_id: str) -> Any:
-    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', body, re.S)
-    assert match, f"no json_script block {element_id}"
-    return json.loads(match.group(1))
 
 
 def test_anonymous_is_sent_to_the_login_page_and_back() -> None:

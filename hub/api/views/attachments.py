@@ -26,6 +26,22 @@ def safe_content_type(declared: str) -> str:
     return essence if essence in _SAFE_TYPES else "application/octet-stream"
 
 
+def attachment_response(attachment: Attachment, *, inline_media: bool = False) -> FileResponse:
+    """An attachment's bytes, as untrusted content: a download, or with `inline_media` an image or a PDF
+    shown in place; either way sandboxed. 404 when its file is gone."""
+    try:
+        handle = attachment.file.open("rb")
+    except (FileNotFoundError, ValueError) as exc:
+        raise Http404("The file of this attachment is missing") from exc
+    content_type = safe_content_type(attachment.content_type)
+    shown = inline_media and (content_type.startswith("image/") or content_type == "application/pdf")
+    response = FileResponse(handle, as_attachment=not shown, filename=attachment.name, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    # Even if a browser ignored the two headers above, the document could not run script or load anything.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
 class AttachmentDownload(AgentAPIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)})
     def get(self, request: Request, pk: int) -> FileResponse:
@@ -34,13 +50,4 @@ class AttachmentDownload(AgentAPIView):
                       .filter(pk=pk, message__conversation__in=visible_conversations(self.user)).first())
         if attachment is None:
             raise Http404("No such attachment")
-        try:
-            handle = attachment.file.open("rb")
-        except (FileNotFoundError, ValueError) as exc:
-            raise Http404("The file of this attachment is missing") from exc
-        response = FileResponse(handle, as_attachment=True, filename=attachment.name,
-                                content_type=safe_content_type(attachment.content_type))
-        response["X-Content-Type-Options"] = "nosniff"
-        # Even if a browser ignored the two headers above, the document could not run script or load anything.
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        return attachment_response(attachment)
