@@ -91,9 +91,24 @@ def routing_presence(user_id: int, presence: str) -> int:
 
 
 @app.task
+def routing_assigned(conversation_id: int, agent_id: int) -> int:
+    from routing.adapter import conversation_assigned
+
+    return conversation_assigned(conversation_id, agent_id)
+
+
+@app.task
+def routing_declined(conversation_id: int, agent_id: int) -> int:
+    from routing.adapter import offer_declined
+
+    return offer_declined(conversation_id, agent_id)
+
+
+@app.task
 def routing_tick(requested_at: float | None = None) -> int:
-    """Expire offers, overflow, open queues, relax skills, and offer what can be offered. With
-    `requested_at` (a change asked for this round), skipped if a round began after the request."""
+    """Expire offers, overflow, open queues, relax skills, and offer what can be offered, on an engine
+    reloaded from the database (routing/live.py). With `requested_at` (a change asked for this round),
+    skipped if a reload began after the request."""
     from routing.adapter import route
 
     return route(requested_at=requested_at)

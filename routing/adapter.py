@@ -10,6 +10,7 @@ once: the engine's view can be stale, but the actions never over-assign.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import threading
 import time
@@ -43,6 +44,7 @@ from routing.core import (
     Released,
     RoutingError,
 )
+from routing.live import Declined, EnteredQueue, Event, Held, LeftRouting, LiveEngine, Reload
 
 logger = logging.getLogger(__name__)
 
@@ -203,9 +205,13 @@ _lock = threading.Lock()
 _again = threading.Event()
 # One round at a time in the whole installation (PostgreSQL): concurrent rounds would read the same line
 # and mostly skip each other's locked rows. A process that finds a round running leaves a request in a
-# counter; the running round reads the counter when done and goes again if it moved.
+# counter; the running round reads the counter when done and goes again if it moved. The counter also
+# tells a process whether its kept engine (routing/live.py) is still the whole truth: it is when the only
+# request since its last rounds is its own.
 _ROUND_LOCK_KEY = 0x6875_6272  # "hubr"
 _REQUESTS = "routing_requests"
+
+live = LiveEngine(max_age=float(settings.HUB_ROUTING_TICK_SECONDS) * 2)
 
 
 def _round_requests() -> int:
@@ -221,69 +227,89 @@ def _request_round() -> None:
                     "SET value = hub_changecounter.value + 1", [_REQUESTS])
 
 
-def _try_round_lock() -> bool:
+def _lock_round() -> tuple[bool, int]:
+    """Try the round lock, and read the request counter: in one round trip (they add up, a few per event)."""
+    if connection.vendor != "postgresql":
+        return True, _round_requests()  # SQLite serializes writers; the embedded hub is one process
     with connection.cursor() as cur:
-        cur.execute("SELECT pg_try_advisory_lock(%s)", [_ROUND_LOCK_KEY])
+        cur.execute("SELECT pg_try_advisory_lock(%s), (SELECT value FROM hub_changecounter WHERE name = %s)",
+                    [_ROUND_LOCK_KEY, _REQUESTS])
         row = cur.fetchone()
-    return bool(row and row[0])
+    return bool(row and row[0]), int(row[1] or 0) if row else 0
 
 
 def _round_unlock() -> None:
+    if connection.vendor != "postgresql":
+        return
     with connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_unlock(%s)", [_ROUND_LOCK_KEY])
 
 
-_last_round_started = 0.0  # time.time() when this process last began reading state for a round
-
-
-def route(now: dt.datetime | None = None, requested_at: float | None = None) -> int:
-    """One routing round, or, when a round is already running (in this process, or on PostgreSQL in any),
-    a request that it runs once more when done (rounds are not cheap: they read every waiting
-    conversation). A request made at `requested_at` is already served by any round that began reading
-    after it: a worker working through a backlog of requests runs one round for all of them."""
-    if requested_at is not None and _last_round_started > requested_at:
+def route(now: dt.datetime | None = None, requested_at: float | None = None, *, event: Event | None = None) -> int:
+    """One routing round, after telling the kept engine of `event` (a change already stored). When a round
+    is already running (in this process, or on PostgreSQL in any), a request that it runs once more when
+    done. A reload asked for at `requested_at` is already served by any reload that began after it: a
+    worker working through a backlog of ticks loads once for all of them. With `now` (tests, a fixed
+    clock) the round reloads."""
+    if event is not None:
+        live.submit(event)
+    elif requested_at is not None and live.engine is not None and live.loaded_at > requested_at:
         return 0
+    else:
+        live.submit(Reload())
     if not _lock.acquire(blocking=False):
         _again.set()
         return 0
     try:
-        if connection.vendor != "postgresql" or now is not None:
+        if now is not None:
+            live.forget()
             return _rounds(now)
         applied = 0
         while True:
-            _request_round()  # before trying the lock: a holder finishing now sees it, or has unlocked
-            if not _try_round_lock():
+            _request_round()  # committed before trying the lock: a holder finishing now sees it, or has unlocked
+            locked, seen = _lock_round()
+            if not locked:
+                live.forget()  # another process routes now: what this one kept is out of date
                 return applied
+            if live.mark is None or seen != live.mark + 1:
+                live.forget()  # another process asked for a round, or changed something, since this one's last
+            live.mark = None
             try:
-                while True:
-                    seen = _round_requests()
-                    applied += _rounds(None)
-                    if _round_requests() == seen:
-                        break
+                applied += _rounds(None)
             finally:
                 _round_unlock()
-            if _round_requests() == seen:  # nobody asked between the last check and the unlock
+            after = _round_requests()
+            if after == seen:  # nobody asked since this round began (a request now finds the lock free)
+                live.mark = seen
                 return applied
     finally:
         _lock.release()
 
 
 def _rounds(now: dt.datetime | None) -> int:
-    global _last_round_started
     applied = 0
+    retried = False
     while True:
         _again.clear()
-        _last_round_started = time.time()
         moment = now or timezone.now()
         started = time.perf_counter()
-        engine = load(moment)
+        reloads = live.reloads
+        engine = live.take(_ts(moment), functools.partial(load, moment))
         loaded = time.perf_counter()
         decisions = engine.tick(_ts(moment))
         done = apply(decisions, moment)
         applied += done
-        logger.debug("routing round: %d waiting or offered, %d decisions, %d applied; load %.1f ms, apply %.1f ms",
-                     len(engine.entries), len(decisions), done, (loaded - started) * 1000,
+        logger.debug("routing round: %d routed (%d waiting, %d offered), %d decisions, %d applied; %s %.1f ms, "
+                     "apply %.1f ms", len(engine.entries), sum(len(line) for line in engine._lines.values()),
+                     sum(1 for a in engine.agents.values() if a.offer is not None), len(decisions), done,
+                     "load" if live.reloads != reloads else "events", (loaded - started) * 1000,
                      (time.perf_counter() - loaded) * 1000)
+        if done < len(decisions):
+            # A decision did not hold under the row locks: something changed that this engine did not see.
+            live.forget()
+            if not retried:
+                retried = True
+                continue
         if not _again.is_set() or now is not None:
             return applied
 
@@ -301,13 +327,44 @@ def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:
     except RoutingError:
         logger.warning("no queue takes conversation %s; it waits in the default queue", conversation_id)
         queue = ensure_default_queue().engine_queue()
-    actions.do_enter_queue(conversation_id, queues[queue.id], out_of_hours=not queue.is_open(_ts(now)), now=now)
-    return route(requested_at=time.time())
+    row = actions.do_enter_queue(conversation_id, queues[queue.id], out_of_hours=not queue.is_open(_ts(now)), now=now)
+    if row is None:
+        return route()  # assigned or resolved meanwhile: read as it is now
+    return route(event=_entered(row, conv))
+
+
+def _entered(row: RoutingEntry, conv: Conversation) -> Event:
+    if row.state == RoutingEntry.State.OFFERED:
+        return Reload()  # a repeat of a conversation offered meanwhile: the offer is read from the database
+    customer = conv.customer
+    contact = Contact(conv.pk, conv.channel, _ts(row.arrived_at), team_id=conv.team_id,
+                      language=customer.language or "", priority=conv.priority, tier=customer.value_tier,
+                      escalated=conv.escalated)
+    state = OUT_OF_HOURS if row.state == RoutingEntry.State.OUT_OF_HOURS else WAITING
+    return EnteredQueue(Entry(contact, row.queue_id, _ts(row.queue_since), state,
+                              declined={int(k): float(v) for k, v in (row.declined or {}).items()},
+                              sticky_agent=row.sticky_agent_id))
 
 
 def conversation_resolved(conversation_id: int) -> int:
     actions.do_leave_routing(conversation_id)
-    return route(requested_at=time.time())
+    return route(event=LeftRouting(conversation_id))
+
+
+def conversation_assigned(conversation_id: int, agent_id: int) -> int:
+    """An offer was accepted, or someone assigned or transferred the conversation: the agent's load went
+    up, and a ringing offer of it, or the agent's own, no longer blocks anything."""
+    row = Conversation.objects.filter(pk=conversation_id).values("channel", "queue_id", "assignee_id",
+                                                                  "status").first()
+    if row is None or row["status"] == Conversation.Status.RESOLVED:
+        return route(event=LeftRouting(conversation_id))
+    if row["assignee_id"] != agent_id:
+        return route()  # assigned again since: a later event tells of that
+    return route(event=Held(conversation_id, agent_id, row["channel"], row["queue_id"]))
+
+
+def offer_declined(conversation_id: int, agent_id: int) -> int:
+    return route(event=Declined(conversation_id, agent_id))
 
 
 def agent_presence_changed(user_id: int, presence: str) -> int:

@@ -29,7 +29,33 @@ def _presence(sender: Any, user_id: int, presence: str, **kwargs: Any) -> None:
     enqueue(tasks.routing_presence, user_id, presence)
 
 
+def _assigned(sender: Any, conversation_id: int, agent_id: int, **kwargs: Any) -> None:
+    from hub import tasks
+    from hub.taskqueue import enqueue
+
+    enqueue(tasks.routing_assigned, conversation_id, agent_id)
+
+
+def _declined(sender: Any, conversation_id: int, agent_id: int, **kwargs: Any) -> None:
+    from hub import tasks
+    from hub.taskqueue import enqueue
+
+    enqueue(tasks.routing_declined, conversation_id, agent_id)
+
+
+def _call_ended(sender: Any, conversation_id: int, **kwargs: Any) -> None:
+    import time
+
+    from hub import tasks
+    from hub.taskqueue import enqueue
+
+    enqueue(tasks.routing_tick, time.time())
+
+
 def connect() -> None:
     signals.conversation_needs_agent.connect(_needs_agent, dispatch_uid="routing.needs_agent")
     signals.conversation_resolved.connect(_resolved, dispatch_uid="routing.resolved")
     signals.agent_presence_changed.connect(_presence, dispatch_uid="routing.presence")
+    signals.conversation_assigned.connect(_assigned, dispatch_uid="routing.assigned")
+    signals.offer_declined.connect(_declined, dispatch_uid="routing.declined")
+    signals.call_ended.connect(_call_ended, dispatch_uid="routing.call_ended")

@@ -14,3 +14,10 @@ conversation_needs_agent = Signal()
 conversation_resolved = Signal()
 # user_id: int, presence: str
 agent_presence_changed = Signal()
+# conversation_id: int, agent_id: int (assigned to that agent, by an accepted offer, a transfer or by hand;
+# not sent for routing's own assignments without an offer, which the router already knows)
+conversation_assigned = Signal()
+# conversation_id: int, agent_id: int
+offer_declined = Signal()
+# conversation_id: int (a call in it ended: whether it holds its agent exclusively is read again)
+call_ended = Signal()

@@ -16,7 +16,7 @@ from hub.events.payloads import conversation_data, note_data
 from hub.events.publish import conversation_audience, publish
 from hub.models import Conversation, Note, Tag, Team
 from hub.sanitize import bound_text
-from routing.signals import conversation_needs_agent, conversation_resolved
+from routing.signals import conversation_assigned, conversation_needs_agent, conversation_resolved
 
 MAX_TAGS = 50
 
@@ -64,10 +64,14 @@ def do_assign(actor: User | None, conversation: Conversation, assignee: User | N
                                             previous_assignee_id=previous, team_id=conv.team_id,
                                             by_id=actor.pk if actor else None),
                 conversation_audience(conv, previous), conversation_id=conv.pk, customer_id=conv.customer_id)
+        conv_id = conv.pk
         if new_id is None and conv.status != Conversation.Status.RESOLVED:
-            conv_id = conv.pk
             transaction.on_commit(lambda: conversation_needs_agent.send(
                 sender=Conversation, conversation_id=conv_id, reason="unassigned"))
+        elif new_id is not None and reason != "routing":  # routing's own assignments: the router knows
+            assigned_to = new_id
+            transaction.on_commit(lambda: conversation_assigned.send(
+                sender=Conversation, conversation_id=conv_id, agent_id=assigned_to))
     return conv
 
 

@@ -30,7 +30,7 @@ from hub.events.publish import conversation_audience, publish, publish_many
 from hub.identities import normalize_address
 from hub.models import Attachment, ChannelAccount, Conversation, Customer, Identity, Message, ThreadKey
 from hub.sanitize import bound_text, sanitize_html
-from routing.signals import conversation_needs_agent
+from routing.signals import call_ended, conversation_needs_agent
 
 logger = logging.getLogger(__name__)
 
@@ -362,6 +362,10 @@ def do_ingest_call(account: ChannelAccount, event: CallEvent) -> IngestResult:
         if not result.created:
             # Another delivery created the call meanwhile: this event still applies to it.
             result = _update_call(account, event, provider_id) or result
+    if result.message.metadata.get("call_status") in calls.FINAL_STATUSES:
+        # The agent on the call has room again (after-call work): routing reads that from the call's state.
+        conversation_id = result.message.conversation_id
+        transaction.on_commit(lambda: call_ended.send(sender=Message, conversation_id=conversation_id))
     calls.do_follow_up_call(result.message)
     return result
 

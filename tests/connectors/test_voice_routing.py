@@ -19,7 +19,6 @@ from hub.actions.ingestion import do_ingest_message
 from hub.actions.routing import do_accept_offer
 from hub.models import ChannelAccount, Conversation, Message, RoutingEntry, RoutingOffer
 from routing import adapter
-from routing.core import Offered
 from routing.core.engine import can_take
 from tests import factories as f
 from tests.connectors.test_voice_support import CALL_SID, follow, incoming, payload, post, twiml, voice_account
@@ -79,13 +78,13 @@ def test_once_the_call_is_over_it_counts_as_after_call_work(client: Client, acco
     alice = agent("alice")
     answered_call(client, alice)
     waiting_chat = chat()
+    assert not RoutingOffer.objects.filter(conversation=waiting_chat).exists()  # while the call lasts
     hang_up(client)
-    assert load_of(alice) == {AFTER_CALL_CHANNEL: 1}
+    # The call's end is a routing event: the waiting chat is offered at once, beside the after-call work.
+    assert load_of(alice) == {AFTER_CALL_CHANNEL: 1, "webchat": 1}
+    assert RoutingOffer.objects.filter(conversation=waiting_chat, agent=alice, outcome="pending").exists()
     engine = adapter.load(timezone.now())
-    assert can_take(engine.agents[alice.pk], "webchat", offer=True)
-    decisions = engine.tick(timezone.now().timestamp())
-    assert Offered(waiting_chat.pk, alice.pk, RoutingEntry.objects.get(pk=waiting_chat.pk).queue_id,
-                   decisions[0].expires_at) in decisions  # type: ignore[union-attr]
+    assert engine.agents[alice.pk].offer == waiting_chat.pk
 
 
 def test_once_the_call_is_over_the_agent_is_offered_chats_again(client: Client, account: ChannelAccount) -> None:

@@ -1,0 +1,193 @@
+"""The engine a routing process keeps between rounds (routing/live.py): each event brings it to what a
+reload from the database would read, applying one twice changes nothing, and whatever it cannot know
+makes the next round reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+
+from hub.actions.agents import do_set_presence
+from hub.actions.conversations import do_assign, do_set_status
+from hub.actions.ingestion import do_ingest_message
+from hub.actions.routing import do_accept_offer, do_decline_offer
+from hub.models import AgentProfile, Conversation, RoutingOffer
+from routing import adapter
+from routing.core import ASSIGNED, OFFERED, WAITING, Agent, Contact, Engine, Entry, Queue
+from routing.live import Declined, EnteredQueue, Held, LeftRouting, LiveEngine, Reload, apply_event
+from tests import factories as f
+
+# --- the events, on the engine alone ------------------------------------------------------------------------
+
+
+def engine_with(*agents: int, chat_capacity: int = 2) -> Engine:
+    engine = Engine([Queue(1, "General")])
+    for aid in agents:
+        engine.set_agent(Agent(aid, "available", frozenset(), {}, {"webchat": chat_capacity}, 0.0, 0.0, 0), 0.0)
+    return engine
+
+
+def waiting(cid: int, queue_id: int = 1) -> Entry:
+    return Entry(Contact(cid, "webchat", 10.0), queue_id, 10.0, WAITING)
+
+
+def test_a_conversation_entering_a_queue_joins_the_line_once() -> None:
+    engine = engine_with(7)
+    assert apply_event(engine, EnteredQueue(waiting(1)), 11.0)
+    assert apply_event(engine, EnteredQueue(waiting(1)), 12.0)  # a repeat (a reload already read it)
+    assert engine.waiting(1) == [1]
+    assert not apply_event(engine, EnteredQueue(waiting(2, queue_id=99)), 12.0)  # a queue it has not loaded
+
+
+def test_an_accepted_offer_becomes_load_and_a_resolve_gives_the_room_back() -> None:
+    engine = engine_with(7, chat_capacity=1)
+    apply_event(engine, EnteredQueue(waiting(1)), 11.0)
+    assert len(engine.tick(11.0)) == 1
+    assert engine.entries[1].state == OFFERED and engine.agents[7].offer == 1
+    assert apply_event(engine, Held(1, 7, "webchat", 1), 12.0)
+    assert apply_event(engine, Held(1, 7, "webchat", 1), 12.5)  # twice: still one conversation of load
+    agent = engine.agents[7]
+    assert (engine.entries[1].state, agent.offer, agent.assigned, agent.load["webchat"]) == (ASSIGNED, None, {1}, 1)
+    assert apply_event(engine, LeftRouting(1), 13.0)
+    assert apply_event(engine, LeftRouting(1), 13.5)
+    assert 1 not in engine.entries and agent.load["webchat"] == 0 and agent.total == 0
+
+
+def test_an_assignment_by_hand_moves_the_load_from_one_agent_to_the_other() -> None:
+    engine = engine_with(7, 8)
+    engine.restore(Entry(Contact(1, "webchat", 0.0), 1, 0.0, ASSIGNED, agent_id=7))
+    assert apply_event(engine, Held(1, 8, "webchat", 1), 5.0)
+    assert engine.agents[7].load["webchat"] == 0 and engine.agents[8].load["webchat"] == 1
+    assert engine.entries[1].agent_id == 8
+    # To an agent who is signed out (not loaded): the conversation leaves what routing counts.
+    assert apply_event(engine, Held(1, 99, "webchat", 1), 6.0)
+    assert 1 not in engine.entries and engine.agents[8].total == 0
+
+
+def test_a_decline_puts_the_conversation_back_and_skips_that_agent() -> None:
+    engine = engine_with(7, 8)
+    apply_event(engine, EnteredQueue(waiting(1)), 11.0)
+    [offer] = engine.tick(11.0)
+    first = offer.agent_id  # type: ignore[attr-defined]
+    assert apply_event(engine, Declined(1, first), 12.0)
+    assert apply_event(engine, Declined(1, first), 12.5)  # a repeat changes nothing
+    assert engine.entries[1].state == WAITING and first in engine.entries[1].declined
+    [again] = engine.tick(12.0)
+    assert again.agent_id != first  # type: ignore[attr-defined]
+
+
+def test_what_only_a_reload_reads_asks_for_one() -> None:
+    engine = engine_with(7)
+    assert not apply_event(engine, Reload(), 1.0)
+    assert not apply_event(engine, Held(5, 7, "voice", 1), 1.0)  # a call's state decides its load
+
+
+def test_the_kept_engine_is_reloaded_when_an_event_cannot_be_applied_or_it_is_too_old() -> None:
+    loads: list[Engine] = []
+
+    def load() -> Engine:
+        loads.append(engine_with(7))
+        return loads[-1]
+
+    live = LiveEngine(max_age=60.0)
+    first = live.take(1.0, load)
+    live.submit(EnteredQueue(waiting(1)))
+    assert live.take(2.0, load) is first and first.waiting(1) == [1] and len(loads) == 1
+    live.submit(Reload())
+    assert live.take(3.0, load) is not first and len(loads) == 2
+    live.max_age = -1.0
+    live.submit(EnteredQueue(waiting(2)))
+    assert live.take(4.0, load) is loads[-1] and len(loads) == 3  # too old: reloaded; the event is in the load
+
+
+# --- through the database ------------------------------------------------------------------------------------
+
+pg_or_sqlite = pytest.mark.django_db(transaction=True)
+
+
+def agent(name: str, **capacity: int) -> User:
+    user = f.agent(name)
+    if capacity:
+        AgentProfile.objects.filter(user=user).update(capacity=capacity)
+    do_set_presence(None, user.agent, "available")  # type: ignore[attr-defined]
+    return user  # type: ignore[return-value]
+
+
+def chat(address: str) -> Conversation:
+    inbound = f.inbound("hello", kind="webchat", address=address)
+    return do_ingest_message(f.account("webchat"), inbound).message.conversation
+
+
+def pending_offer(conv: Conversation) -> RoutingOffer | None:
+    return RoutingOffer.objects.filter(conversation=conv, outcome="pending").first()
+
+
+def snapshot(engine: Engine) -> dict[str, Any]:
+    """What decides routing: every entry's state and holder, every agent's load and offer."""
+    return {
+        "entries": {cid: (e.state, e.agent_id, e.queue_id if e.state != ASSIGNED else None)
+                    for cid, e in sorted(engine.entries.items())},
+        "agents": {aid: (a.presence, a.offer, sorted(a.assigned), {c: n for c, n in a.load.items() if n})
+                   for aid, a in sorted(engine.agents.items())},
+    }
+
+
+@pg_or_sqlite
+def test_events_keep_the_engine_equal_to_a_reload_without_reloading() -> None:
+    from django.utils import timezone
+
+    alice, bob = agent("alice", webchat=2), agent("bob", webchat=2)
+    first = chat("v1")
+    reloads = adapter.live.reloads
+
+    def same_as_reload() -> None:
+        assert adapter.live.engine is not None
+        assert snapshot(adapter.live.engine) == snapshot(adapter.load(timezone.now()))
+
+    second = chat("v2")  # offered to the other agent, from the kept engine
+    same_as_reload()
+    offers = {c.pk: pending_offer(c) for c in (first, second)}
+    assert {o.agent_id for o in offers.values() if o} == {alice.pk, bob.pk}
+    held_by = {o.agent_id: cid for cid, o in offers.items() if o}
+    do_accept_offer(alice, offers[held_by[alice.pk]].pk)  # type: ignore[union-attr]
+    same_as_reload()
+    do_decline_offer(bob, offers[held_by[bob.pk]].pk)  # type: ignore[union-attr]
+    same_as_reload()  # offered again: to alice, the only other agent
+    third = chat("v3")
+    same_as_reload()
+    do_set_status(None, Conversation.objects.get(pk=held_by[alice.pk]), "resolved")
+    same_as_reload()
+    do_assign(None, Conversation.objects.get(pk=third.pk), bob)  # by hand, over whatever was offered
+    same_as_reload()
+    assert adapter.live.reloads == reloads  # every step was an event applied, none a reload
+    assert adapter.live.applied_events >= 7
+
+
+@pg_or_sqlite
+def test_a_request_from_another_process_makes_the_next_round_reload() -> None:
+    agent("alice")
+    chat("v1")
+    reloads = adapter.live.reloads
+    adapter._request_round()  # what another process's route() leaves in the counter
+    chat("v2")
+    assert adapter.live.reloads == reloads + 1
+
+
+@pg_or_sqlite
+def test_a_change_the_kept_engine_never_heard_of_is_caught_by_the_row_locks_and_reloaded() -> None:
+    alice, bob = agent("alice", webchat=1), agent("bob", webchat=1)
+    first = chat("v1")
+    offer = pending_offer(first)
+    assert offer is not None
+    holder, other = (alice, bob) if offer.agent_id == alice.pk else (bob, alice)
+    do_accept_offer(holder, offer.pk)
+    # Behind routing's back (no action, no signal): the conversation moves to the other agent. The kept
+    # engine still counts it as the holder's; the database says the other agent is the full one.
+    Conversation.objects.filter(pk=first.pk).update(assignee=other)
+    reloads = adapter.live.reloads
+    second = chat("v2")
+    offer = pending_offer(second)
+    assert offer is not None and offer.agent_id == holder.pk  # the kept engine's choice failed its locks
+    assert adapter.live.reloads == reloads + 1
