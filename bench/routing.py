@@ -14,6 +14,7 @@
     .venv/bin/python bench/routing.py                  # both (the second needs PostgreSQL and Redis)
     .venv/bin/python bench/routing.py --only engine
     .venv/bin/python bench/routing.py --only latency --rate 100 --seconds 20
+    .venv/bin/python bench/routing.py --only latency --rate 15 --no-search-worker
 """
 
 from __future__ import annotations
@@ -137,7 +138,15 @@ def child_load(worker: int, workers: int, rate: float, count: int, start: float)
     print(json.dumps({"late": late[0]}))
 
 
-def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy since boot (all cores), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_latency(rate: float, seconds: float, search_worker: bool = True) -> dict[str, Any]:
     import redis as redis_lib
 
     _recreate_pg()
@@ -163,7 +172,7 @@ def measure_latency(rate: float, seconds: float) -> dict[str, Any]:
         workers = [subprocess.Popen([sys.executable, "-m", "hub.cli", "worker", "--pool=solo", "-Q", queue,
                                      "-n", f"{queue}@%h"], env=server_env, stdout=subprocess.DEVNULL,
                                     stderr=server_log, text=True)
-                   for queue in ("celery", "search")]
+                   for queue in ("celery", "search") if queue == "celery" or search_worker]
         try:
             return asyncio.run(_latency_run(port, creds, rate, seconds, env))
         finally:
@@ -237,8 +246,11 @@ async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seco
         load = [subprocess.Popen([sys.executable, __file__, "_load", str(w), str(workers), str(rate),
                                   str(total + warmup), str(start)], env=env, text=True, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE) for w in range(workers)]
+        await asyncio.sleep(max(0.0, start - time.time()))
+        busy_before, offers_before = _machine_busy(), len(received)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout=seconds + 60)
+        busy_after, offers_after = _machine_busy(), len(received)
         done.set()
         late = 0
         for p in load:
@@ -256,7 +268,11 @@ async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seco
     return {"offers": len(received), "measured": len(ms), "achieved_rate": round(len(ordered) / span, 1),
             "p50_ms": round(statistics.median(ms), 2) if ms else None,
             "p99_ms": round(ms[max(0, int(len(ms) * 0.99) - 1)], 2) if ms else None,
-            "max_ms": round(ms[-1], 2) if ms else None, "late_sends": late}
+            "max_ms": round(ms[-1], 2) if ms else None, "late_sends": late,
+            # Every process on the machine (the server, worker, load, PostgreSQL, Redis and this client):
+            # what one conversation costs the two cores, so the rate they can carry at most.
+            "cpu_ms_per_conversation": round((busy_after - busy_before) * 1000 / max(1, offers_after - offers_before),
+                                             1)}
 
 
 def main() -> None:
@@ -271,6 +287,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["engine", "latency"])
     parser.add_argument("--rate", type=float, default=100.0, help="assignments per second in the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    parser.add_argument("--no-search-worker", action="store_true",
+                        help="leave the search indexer's queue unserved: routing alone on the two cores (the "
+                             "indexer's runs, about 250 ms each, are a core's worth beside it)")
     args = parser.parse_args()
     if args.only in (None, "engine"):
         r = bench_engine()
@@ -282,10 +301,11 @@ def main() -> None:
     if args.only in (None, "latency"):
         print(f"\n# Queued-to-offer-frame latency at {args.rate:g} assignments/s for {args.seconds:g} s "
               f"(PostgreSQL, channels-redis, Daphne, {AGENTS_WS} agents accepting at once, resolving 0.5 s later)")
-        r = measure_latency(args.rate, args.seconds)
+        r = measure_latency(args.rate, args.seconds, search_worker=not args.no_search_worker)
         print(f"achieved {r['achieved_rate']} conversations/s, {r['offers']} offers, {r['measured']} measured: "
               f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms; sends late by > 50 ms: "
-              f"{r['late_sends']}")
+              f"{r['late_sends']}; machine CPU per conversation {r['cpu_ms_per_conversation']} ms "
+              f"({os.cpu_count()} cores)")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,7 @@ def test_a_chat_is_offered_and_accepting_assigns_it() -> None:
     conv.refresh_from_db()
     assert conv.assignee == alice and conv.queue is not None
     assert not RoutingEntry.objects.filter(pk=conv.pk).exists()
-    assert [e["type"] for e in events_for(alice, before)] == ["offer.closed", "conversation.assigned"]
+    assert [e["type"] for e in events_for(alice, before)] == ["conversation.assigned", "offer.closed"]
     with pytest.raises(ActionError, match="no longer open"):
         do_accept_offer(alice, offer.pk)
 

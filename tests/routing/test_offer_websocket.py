@@ -40,11 +40,12 @@ async def test_offer_event_then_accept_frame_assigns() -> None:
     offer = frames[2]["event"]
     assert offer["conversation"]["id"] == conv.pk
     await comm.send_json_to({"type": "offer.accept", "offer_id": offer["offer_id"]})
-    closed, assigned = await receive_events(comm, 2)
+    # The assignment, then the offer it closed: an accept publishes last (hub/actions/routing.py).
+    assigned, closed = await receive_events(comm, 2)
     assert closed["event"] == {"type": "offer.closed", "offer_id": offer["offer_id"], "conversation_id": conv.pk,
                                "outcome": "accepted"}
     assert assigned["event"]["type"] == "conversation.assigned" and assigned["event"]["assignee_id"] == alice.pk
-    assert closed["seq"] + 1 == assigned["seq"]
+    assert assigned["seq"] + 1 == closed["seq"]
     # The same offer again: a clear error, the connection stays open.
     await comm.send_json_to({"type": "offer.accept", "offer_id": offer["offer_id"]})
     error = await comm.receive_json_from(timeout=5)
