@@ -19,6 +19,7 @@ from hub.events.publish import conversation_audience, publish
 from hub.identities import CHANNEL_IDENTITY_KIND
 from hub.models import ChannelAccount, Conversation, Customer, Identity, Message, OptOut
 from hub.sanitize import bound_text
+from routing.signals import conversation_assigned
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +126,10 @@ def do_send_reply(agent: User, conversation: Conversation, text: str, *,
                     conversation_id=conv.pk, customer_id=conv.customer_id)
             message_id = message.pk
             transaction.on_commit(lambda: _enqueue_delivery(message_id))
+            if "assignee" in changed:
+                conv_id, agent_id = conv.pk, agent.pk
+                transaction.on_commit(lambda: conversation_assigned.send(
+                    sender=Conversation, conversation_id=conv_id, agent_id=agent_id))
     except IntegrityError:
         if client_id:
             existing = Message.objects.filter(author_user=agent, client_id=client_id).first()

@@ -191,3 +191,23 @@ def test_a_change_the_kept_engine_never_heard_of_is_caught_by_the_row_locks_and_
     offer = pending_offer(second)
     assert offer is not None and offer.agent_id == holder.pk  # the kept engine's choice failed its locks
     assert adapter.live.reloads == reloads + 1
+
+
+@pg_or_sqlite
+def test_answering_a_waiting_conversation_tells_the_kept_engine() -> None:
+    from django.utils import timezone
+
+    from hub.actions.outbound import do_send_reply
+
+    agent("alice", webchat=1)
+    bob = f.agent("bob")
+    do_set_presence(None, bob.agent, "away")  # type: ignore[attr-defined]
+    chat("v1")  # rings at alice, her one chat slot
+    waiting_chat = chat("v2")
+    assert adapter.live.engine is not None and adapter.live.engine.entries[waiting_chat.pk].state == WAITING
+    reloads = adapter.live.reloads
+    do_send_reply(bob, Conversation.objects.get(pk=waiting_chat.pk), "I can help")  # answering takes it
+    engine = adapter.live.engine
+    assert engine is not None and adapter.live.reloads == reloads
+    assert engine.entries[waiting_chat.pk].state == ASSIGNED and engine.entries[waiting_chat.pk].agent_id == bob.pk
+    assert snapshot(engine) == snapshot(adapter.load(timezone.now()))
