@@ -5,6 +5,7 @@ from __future__ import annotations
 import dj_database_url
 
 from hub import config
+from hub.events.layer_config import redis_channel_layer
 
 BASE_DIR = config.BASE_DIR
 DATA_DIR = config.data_dir()
@@ -93,16 +94,7 @@ HUB_SEARCH_INDEX = config.env("HUB_SEARCH_INDEX")
 SEARCH_AUTO_INDEX = True
 
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py's default 5 s socket timeout equals channels-redis's blocking read: an idle connection's
-            # receive then times out now and then and its consumer dies (code 1011); and a reconnect storm of
-            # thousands of sockets empties the default pool (docs/PERFORMANCE.md, "WebSockets").
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30, "max_connections": 10000}],
-                       "capacity": 1500, "expiry": 30},
-        }
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "hub.events.memory_layer.HubInMemoryChannelLayer",
                                   "CONFIG": {"capacity": 1500}}}

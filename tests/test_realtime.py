@@ -1,4 +1,5 @@
-"""/ws/agent/: live events, sequence numbers and resume, on the in-memory layer and on channels-redis."""
+"""/ws/agent/: live events, sequence numbers and resume, on the in-memory layer and on channels-redis (the
+pub/sub layer the hub runs on Redis)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from hub.actions.agents import do_set_presence
 from hub.actions.ingestion import do_ingest_message
 from hub.asgi import application
 from hub.events import publish as publish_module
+from hub.events.layer_config import redis_channel_layer
 from hub.events.schema import parse_event
 from tests import factories as f
 from tests.conftest import needs_service
@@ -44,12 +46,7 @@ def layer(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
         problem = _redis_available()
         if problem:
             needs_service("Redis", problem)
-        settings.CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {"hosts": [REDIS_URL], "prefix": f"hubtest-{uuid.uuid4().hex[:8]}"},
-            }
-        }
+        settings.CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL, prefix=f"hubtest-{uuid.uuid4().hex[:8]}")}
     else:
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "hub.events.memory_layer.HubInMemoryChannelLayer"}}
     yield request.param
