@@ -299,11 +299,12 @@ def _rounds(now: dt.datetime | None) -> int:
         decisions = engine.tick(_ts(moment))
         done = apply(decisions, moment)
         applied += done
-        logger.debug("routing round: %d routed (%d waiting, %d offered), %d decisions, %d applied; %s %.1f ms, "
-                     "apply %.1f ms", len(engine.entries), sum(len(line) for line in engine._lines.values()),
-                     sum(1 for a in engine.agents.values() if a.offer is not None), len(decisions), done,
-                     "load" if live.reloads != reloads else "events", (loaded - started) * 1000,
-                     (time.perf_counter() - loaded) * 1000)
+        if logger.isEnabledFor(logging.DEBUG):  # the counts walk every queue and agent
+            logger.debug("routing round: %d routed (%d waiting, %d offered), %d decisions, %d applied; %s %.1f ms, "
+                         "apply %.1f ms", len(engine.entries), sum(len(engine.waiting(q)) for q in engine.queues),
+                         sum(1 for a in engine.agents.values() if a.offer is not None), len(decisions), done,
+                         "load" if live.reloads != reloads else "events", (loaded - started) * 1000,
+                         (time.perf_counter() - loaded) * 1000)
         if done < len(decisions):
             # A decision did not hold under the row locks: something changed that this engine did not see.
             live.forget()

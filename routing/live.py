@@ -134,8 +134,11 @@ class LiveEngine:
         self._pending.append(event)
 
     def forget(self) -> None:
-        """The kept engine may be wrong: the next round reloads."""
+        """The kept engine may be wrong: the next round reloads. The events waiting are dropped too: the
+        reload reads every change made before it (each event is submitted after its change committed), and
+        a process that keeps losing the round lock to another would otherwise pile them up."""
         self.engine = None
+        self._pending.clear()
 
     def take(self, now: float, load: Callable[[], Engine]) -> Engine:
         """The engine for a round at `now`: the kept one with every pending event applied, or a fresh load
