@@ -3,53 +3,42 @@ in-process runner, at once in tests (HUB_TASK_MODE=sync)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from routing import signals
 
 
-def _needs_agent(sender: Any, conversation_id: int, reason: str = "new", **kwargs: Any) -> None:
+def _enqueue(task_name: str, *args: Any) -> None:
+    # Imported late: the task module imports the adapter, which imports the hub's actions that send these.
     from hub import tasks
     from hub.taskqueue import enqueue
 
-    enqueue(tasks.routing_needs_agent, conversation_id, reason)
+    enqueue(getattr(tasks, task_name), *args)
+
+
+def _needs_agent(sender: Any, conversation_id: int, reason: str = "new", **kwargs: Any) -> None:
+    _enqueue("routing_needs_agent", conversation_id, reason)
 
 
 def _resolved(sender: Any, conversation_id: int, **kwargs: Any) -> None:
-    from hub import tasks
-    from hub.taskqueue import enqueue
-
-    enqueue(tasks.routing_resolved, conversation_id)
+    _enqueue("routing_resolved", conversation_id)
 
 
 def _presence(sender: Any, user_id: int, presence: str, **kwargs: Any) -> None:
-    from hub import tasks
-    from hub.taskqueue import enqueue
-
-    enqueue(tasks.routing_presence, user_id, presence)
+    _enqueue("routing_presence", user_id, presence)
 
 
 def _assigned(sender: Any, conversation_id: int, agent_id: int, **kwargs: Any) -> None:
-    from hub import tasks
-    from hub.taskqueue import enqueue
-
-    enqueue(tasks.routing_assigned, conversation_id, agent_id)
+    _enqueue("routing_assigned", conversation_id, agent_id)
 
 
 def _declined(sender: Any, conversation_id: int, agent_id: int, **kwargs: Any) -> None:
-    from hub import tasks
-    from hub.taskqueue import enqueue
-
-    enqueue(tasks.routing_declined, conversation_id, agent_id)
+    _enqueue("routing_declined", conversation_id, agent_id)
 
 
 def _call_ended(sender: Any, conversation_id: int, **kwargs: Any) -> None:
-    import time
-
-    from hub import tasks
-    from hub.taskqueue import enqueue
-
-    enqueue(tasks.routing_tick, time.time())
+    _enqueue("routing_tick", time.time())  # whether a call holds its agent is read by a reload
 
 
 def connect() -> None:
