@@ -92,3 +92,58 @@ def test_sign_in_open_a_conversation_and_reply(hub: BrowserHub, open_page: Any) 
     expect(page2.locator("[data-testid=conversation]")).to_have_attribute(
         "data-conversation-id", str(seeded["conversation_id"]))
     assert watch.dialogs == [] and watch.errors == [], (watch.dialogs, watch.errors)
+
+
+def test_a_reply_sent_before_the_customer_panel_loads_goes_out_on_the_open_conversations_channel(
+        hub: BrowserHub, open_page: Any) -> None:
+    """The channel picker used to keep the previous conversation's accounts until the new customer's profile
+    arrived: a reply sent in that moment went to the previous channel (here refused, as this customer has no
+    email address). The panel's request is held to open that moment wide."""
+    from playwright.sync_api import expect
+
+    username, password, user_id = hub.agent()
+    mail = hub.run("""
+        from django.contrib.auth.models import User
+        from connectors.base import InboundMessage, Sender
+        from hub.actions.conversations import do_assign
+        from hub.actions.ingestion import do_ingest_message
+        from hub.models import ChannelAccount
+        account = ChannelAccount.objects.get(channel="email", is_default=True)
+        done = do_ingest_message(account, InboundMessage(provider_message_id=params["mid"], subject="Order",
+                                 sender=Sender("email", params["address"], "Mail Customer"), text="Where is it?"))
+        do_assign(None, done.message.conversation, User.objects.get(pk=params["agent"]))
+        result = {"conversation_id": done.message.conversation_id, "account_id": account.pk}
+    """, mid=f"<{uuid.uuid4().hex}@example.com>", address=f"m-{uuid.uuid4().hex[:8]}@example.com", agent=user_id)
+    sms = seed(hub, user_id, "Text me back please", "Sms Customer")
+
+    page, watch = open_page()
+    sign_in(page, username, password)
+    page.goto(f"/inbox/#conversation/{mail['conversation_id']}")
+    panel = page.locator("[data-testid=customer-panel]")
+    expect(panel.locator("[data-testid=customer-identity][data-kind=email]")).to_have_count(1)
+    expect(page.locator("[data-testid=reply-channel]")).to_have_value(str(mail["account_id"]))
+
+    held: list[Any] = []
+
+    def hold(route: Any) -> None:
+        held.append(route)
+
+    page.route("**/api/v1/customers/*/profile/", hold)
+    page.goto(f"/inbox/#conversation/{sms['conversation_id']}")
+    expect(page.locator("[data-testid=timeline-message][data-channel=sms]")).to_have_count(1)
+    page.fill("[data-testid=reply-input]", "On its way")
+    page.locator("[data-testid=reply-send]").click()
+    out = page.locator("[data-testid=timeline-message][data-direction=out] [data-testid=message-text]")
+    expect(out).to_have_text("On its way")
+    assert held, "the customer panel's request was not held: the test no longer opens the window it is about"
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/v1/customers/*/profile/")
+    expect(panel).to_have_attribute("data-customer-id", str(sms["customer_id"]))
+    channels = hub.run("""
+        from hub.models import Message
+        result = list(Message.objects.filter(conversation_id=params["id"], direction="out")
+                      .values_list("channel_account__channel", flat=True))
+    """, id=sms["conversation_id"])
+    assert channels == ["sms"]
+    assert watch.dialogs == [], watch.dialogs

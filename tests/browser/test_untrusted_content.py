@@ -113,9 +113,7 @@ def test_script_payloads_never_run(hub: BrowserHub, open_page: Any) -> None:
     agent.locator("[data-testid=reply-send]").click()
     expect(agent.locator("[data-testid=timeline] [data-testid=message-text]").last).to_contain_text(REPLY)
     shown = customer.locator("#hub-chat [data-testid=chat-message][data-author=agent] [data-testid=chat-text]")
-    # What is checked here is how the payload shows, not how fast (test_round_trip times that path). In 2
-    # of 5 full-suite runs the reply took over 5 s to reach this widget, never when the browser tests ran
-    # alone; the cause was not found (see the routing issue's notes).
+    # What is checked here is how the payload shows, not how fast (test_round_trip times that path).
     expect(shown.first).to_have_text(REPLY, timeout=15_000)
     expect(customer.locator("#hub-chat [data-testid=chat-message][data-author=visitor]").first).to_contain_text(
         CHAT_TEXT)

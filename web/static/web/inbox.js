@@ -198,6 +198,7 @@ async function openConversation(id, { focus = false } = {}) {
     nodes.conversation.hidden = false;
     nodes.empty.hidden = true;
     renderHeader();
+    fillChannels();
     renderTimeline();
     renderList();
     if (window.location.hash !== `#conversation/${id}`) history.replaceState(null, "", `#conversation/${id}`);
@@ -271,9 +272,12 @@ async function refreshOpen() {
 
 // --- Composer: reply, note, channel switcher, canned responses, typing -------------------------------------
 
+// The choice always belongs to the open conversation: until its customer's profile is in, only its own channel
+// is offered (the previous conversation's accounts must never stay selectable, or a quick reply goes out on them).
 function fillChannels() {
-  const accounts = state.profile ? state.profile.reply_accounts : [];
   const own = state.open.channel_account_id;
+  const profile = state.profile && state.profile.id === state.open.customer_id ? state.profile : null;
+  const accounts = profile ? profile.reply_accounts : [];
   const options = accounts.map((a) => el("option", { value: a.id, text: fill(strings.reply_on,
     { channel: fmt.channel(a.channel), name: a.name }) }));
   if (!accounts.some((a) => a.id === own)) {
