@@ -55,35 +55,63 @@ def _state() -> SearchIndexState:
 
 def _batch(backend_ready: list[bool]) -> tuple[int, int] | None:
     """Index one batch of changes. None when another indexer holds the state; (0, 0) when up to date."""
+    if connection.vendor != "postgresql":
+        return _batch_unlocked(backend_ready)
     with transaction.atomic():
-        qs = SearchIndexState.objects.filter(name=STATE)
-        if connection.vendor == "postgresql":
-            qs = qs.select_for_update(skip_locked=True)
-        state = qs.first()
+        # The row lock lets one indexer at a time take a batch, across processes; other writers never
+        # wait for it.
+        state = SearchIndexState.objects.filter(name=STATE).select_for_update(skip_locked=True).first()
         if state is None:
             return None
-        changes = list(Change.objects.filter(number__gt=state.last_change).order_by("number")
-                       .values("number", "type", "conversation_id", "customer_id", "payload")[:BATCH_CHANGES])
-        if not changes:
+        done = _index_after(state.last_change, backend_ready)
+        if done is None:
             return 0, 0
-        watermark = int(changes[-1]["number"])
-        work = documents.plan(changes)
-        written = 0
-        if work:
-            docs, gone = documents.documents(work, watermark)
-            backend = get_backend()
-            if not backend_ready:
-                backend.ensure_index()
-                backend_ready.append(True)
-            if work.deleted_customers or gone:
-                backend.delete(conversation_ids=gone, customer_ids=work.deleted_customers)
-            backend.index(docs)
-            written = len(docs)
+        watermark, changes, written = done
         state.last_change = watermark
         state.failing_since = None
         state.last_error = ""
         state.save(update_fields=["last_change", "failing_since", "last_error", "updated_at"])
-        return len(changes), written
+        return changes, written
+
+
+def _batch_unlocked(backend_ready: list[bool]) -> tuple[int, int] | None:
+    """SQLite: a transaction there holds the whole database's write lock (the hub opens them IMMEDIATE), so
+    one around the engine's write made every other writer wait for it, seconds on a slow disk: an agent's
+    reply, an inbound message. The batch is read and indexed outside any transaction, and the watermark
+    moves only from where this batch began (the embedded hub is one process, and `_process_lock` already
+    runs one indexer at a time in it; writing a document twice is harmless)."""
+    state = SearchIndexState.objects.filter(name=STATE).first()
+    if state is None:
+        return None
+    done = _index_after(state.last_change, backend_ready)
+    if done is None:
+        return 0, 0
+    moved = SearchIndexState.objects.filter(name=STATE, last_change=state.last_change).update(
+        last_change=done[0], failing_since=None, last_error="", updated_at=timezone.now())
+    return (done[1], done[2]) if moved else None
+
+
+def _index_after(last_change: int, backend_ready: list[bool]) -> tuple[int, int, int] | None:
+    """Write the documents of the changes after `last_change` (one batch) to the engine: (the batch's last
+    change number, changes, documents written), or None when there is nothing to index."""
+    changes = list(Change.objects.filter(number__gt=last_change).order_by("number")
+                   .values("number", "type", "conversation_id", "customer_id", "payload")[:BATCH_CHANGES])
+    if not changes:
+        return None
+    watermark = int(changes[-1]["number"])
+    work = documents.plan(changes)
+    written = 0
+    if work:
+        docs, gone = documents.documents(work, watermark)
+        backend = get_backend()
+        if not backend_ready:
+            backend.ensure_index()
+            backend_ready.append(True)
+        if work.deleted_customers or gone:
+            backend.delete(conversation_ids=gone, customer_ids=work.deleted_customers)
+        backend.index(docs)
+        written = len(docs)
+    return watermark, len(changes), written
 
 
 def index_pending(max_seconds: float = 30.0) -> IndexRun:

@@ -128,3 +128,34 @@ def test_with_celery_the_processes_kick_one_run_per_window(settings: Any, monkey
     monkeypatch.setattr(indexer, "_last_kick", 0.0)
     indexer.kick()
     assert len(runs) == 2
+
+
+def test_on_sqlite_other_writers_never_wait_for_the_engine(search_backend: SearchBackend, settings: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transaction on SQLite holds the database's write lock: the indexer must not keep one open while the
+    engine writes (an agent's reply waited seconds behind it in the browser tests)."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's row lock never blocks other writers")
+    import sqlite3
+
+    settings.SEARCH_AUTO_INDEX = False
+    sue = f.agent("sue", role="supervisor")
+    _ingest(1)
+    other_writer: list[str] = []
+    real_index = search_backend.index
+
+    def index_while_someone_writes(docs: Any) -> None:
+        with sqlite3.connect(connection.settings_dict["NAME"], timeout=0.2) as other:
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                other_writer.append("wrote")
+            except sqlite3.OperationalError as exc:
+                other_writer.append(str(exc))
+        real_index(docs)
+
+    monkeypatch.setattr(search_backend, "index", index_while_someone_writes)
+    indexer.index_pending()
+    assert other_writer == ["wrote"]
+    assert indexer.backlog() == 0
+    assert service.search(sue, service.Params(q="parcel")).total == 1
