@@ -155,6 +155,38 @@ async def test_a_lost_push_is_filled_from_the_database(layer: str) -> None:
     await comm.disconnect()
 
 
+async def test_a_push_that_overtakes_an_earlier_one_waits_for_it_without_reading_the_database(
+        layer: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import web.consumers
+
+    agent = await make_agent("dora")
+    await ingest("setup")
+    comm, hello = await connect(agent)
+    reads: list[int] = []
+    real_backlog = web.consumers._backlog
+
+    async def counted(user_id: int, after: int) -> Any:
+        reads.append(after)
+        return await real_backlog(user_id, after)
+
+    monkeypatch.setattr(web.consumers, "_backlog", counted)
+    held: list[tuple[Any, ...]] = []
+    with mock.patch.object(publish_module, "send_now", lambda *args, **kw: held.append((args, kw))):
+        await ingest("earlier")
+        await ingest("later")
+    assert len(held) == 2
+    real_send = publish_module.send_now
+    for args, kw in reversed(held):  # the later push arrives first
+        await database_sync_to_async(real_send)(*args, **kw)
+    frames = await receive_events(comm, 2)
+    assert [fr["seq"] for fr in frames] == [hello["seq"] + 1, hello["seq"] + 2]
+    assert [fr["event"]["message"]["text"] for fr in frames] == ["earlier", "later"]
+    assert reads == []
+    assert await comm.receive_nothing(timeout=web.consumers.REORDER_WAIT * 2)
+    assert reads == []
+    await comm.disconnect()
+
+
 async def test_too_far_behind_is_told_to_reload(layer: str, settings: Any) -> None:
     settings.HUB_EVENT_RETENTION = 3
     agent = await make_agent("eve")

@@ -11,12 +11,13 @@ Every frame the server sends is JSON with a `type`:
             in a conversation this agent may see. Not numbered and not replayed: it only matters live.
 
 Frames the client sends: `ping`; `presence` {presence}; `offer.accept` / `offer.decline` {offer_id}
-(the outcome arrives as events: `offer.closed`, then `conversation.assigned` on accept); `typing`
+(the outcome arrives as events: on accept `conversation.assigned`, then `offer.closed`); `typing`
 {conversation_id, typing}.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -40,6 +41,12 @@ CLOSE_UNAUTHENTICATED = 4401
 TYPING_ACCESS_SECONDS = 30.0
 # The client sends at most one typing:true per 3 s; a faster stream is dropped rather than fanned out.
 TYPING_MIN_INTERVAL = 1.0
+# Every process that commits pushes its own events, so a push can overtake an earlier one still in flight.
+# An event that arrives ahead of its turn waits this long for the ones before it; only if they do not come
+# is the database read. Reading at once cost the routing benchmark three reads per conversation, on the one
+# thread every consumer's database work shares.
+REORDER_WAIT = 0.1
+REORDER_HELD_MAX = 200  # more held than this and the database is read at once
 
 
 @database_sync_to_async
@@ -137,6 +144,10 @@ class AgentConsumer(JsonSocket):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Events that arrived ahead of their turn, by sequence number, and the timer that gives up on the
+        # missing ones (REORDER_WAIT).
+        self.held: dict[int, dict[str, Any]] = {}
+        self.gap_timer: asyncio.Task[None] | None = None
         # Typing: per conversation, when its permission was checked (and the answer), and the last
         # typing:true relayed; the ids of typing messages already forwarded (one arrives through each
         # group this connection shares with the audience).
@@ -176,6 +187,7 @@ class AgentConsumer(JsonSocket):
             await self.send_json({"type": "hello", "seq": self.last_sent, "resumed": False})
 
     async def disconnect(self, code: int) -> None:
+        self._stop_gap_timer()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -195,7 +207,7 @@ class AgentConsumer(JsonSocket):
     # Channels closes stale database connections before every message it dispatches: a hop to the one
     # database thread, per event and per connection. Pushes need no database (a catch-up goes through
     # database_sync_to_async, which does its own), so they skip it (docs/PERFORMANCE.md, "WebSockets").
-    _NO_DATABASE = frozenset({"hub.event", "hub.typing"})
+    _NO_DATABASE = frozenset({"hub.event", "hub.typing", "hub.gap"})
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         if message.get("type") in self._NO_DATABASE:
@@ -211,15 +223,52 @@ class AgentConsumer(JsonSocket):
         if mine is None:
             return  # a group member who is not a recipient of this event
         seq = int(mine)
-        if seq <= self.last_sent:
-            return  # already sent (during catch-up, or through another group)
+        if seq <= self.last_sent or seq in self.held:
+            return  # already sent (during catch-up, or through another group), or already waiting
         if seq > self.last_sent + 1:
-            # An earlier event's push is late or was lost: it is committed, so read it from the database.
-            await self._catch_up(self.last_sent)
-            if seq <= self.last_sent:
-                return
+            # An earlier event's push is late or was lost. It is committed: wait a moment for its push, and
+            # read it from the database if it does not come (hub_gap).
+            self.held[seq] = message["event"]
+            if len(self.held) > REORDER_HELD_MAX:
+                await self.hub_gap({})
+            elif self.gap_timer is None:
+                self.gap_timer = asyncio.create_task(self._gap_after_wait())
+            return
         await self.send_json({"type": "event", "seq": seq, "event": message["event"]})
         self.last_sent = seq
+        await self._send_held()
+
+    async def _send_held(self) -> None:
+        while self.last_sent + 1 in self.held:
+            seq = self.last_sent + 1
+            await self.send_json({"type": "event", "seq": seq, "event": self.held.pop(seq)})
+            self.last_sent = seq
+        if not self.held:
+            self._stop_gap_timer()
+
+    async def _gap_after_wait(self) -> None:
+        await asyncio.sleep(REORDER_WAIT)
+        # Through the consumer's own channel, so that the reading runs between two messages, like every
+        # other handler, and never beside one.
+        await self.channel_layer.send(self.channel_name, {"type": "hub.gap"})
+
+    def _stop_gap_timer(self) -> None:
+        if self.gap_timer is not None:
+            self.gap_timer.cancel()
+            self.gap_timer = None
+
+    async def hub_gap(self, message: dict[str, Any]) -> None:
+        """The missing pushes did not come within REORDER_WAIT (or too many events are held): read what
+        this connection has not sent from the database, then send what is still held in order."""
+        self._stop_gap_timer()
+        if not self.held:
+            return
+        await self._catch_up(self.last_sent)
+        for seq in [s for s in self.held if s <= self.last_sent]:
+            del self.held[seq]
+        await self._send_held()
+        if self.held and self.gap_timer is None:
+            self.gap_timer = asyncio.create_task(self._gap_after_wait())  # committed after the reading
 
     async def hub_typing(self, message: dict[str, Any]) -> None:
         """Someone is typing in a conversation (a colleague through this consumer, a visitor through the
