@@ -1,4 +1,6 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels with session auth and origin checks."""
+"""ASGI entry point: HTTP through Django, websockets through Channels with session auth and origin checks.
+Django runs in one of two handlers (hub/asgi_handlers.py): provider webhooks skip the middleware, which they
+do not use; everything else runs the middleware and the view in one hop to a thread."""
 
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 
-django_asgi_app = get_asgi_application()
+get_asgi_application()  # sets Django up; the handlers below serve HTTP
+
+from hub.asgi_handlers import NoMiddlewareASGIHandler, SyncChainASGIHandler  # noqa: E402
+
+_webhooks = NoMiddlewareASGIHandler()
+_pages_and_api = SyncChainASGIHandler()
 
 from web.routing import chat_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
 
@@ -29,4 +36,10 @@ async def _websockets(scope: dict[str, Any], receive: Callable[[], Awaitable[Any
     await app(scope, receive, send)
 
 
-application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": _websockets})
+async def _http(scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
+                send: Callable[[Any], Awaitable[None]]) -> None:
+    app = _webhooks if scope.get("path", "").startswith("/webhooks/") else _pages_and_api
+    await app(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": _http, "websocket": _websockets})

@@ -48,6 +48,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("HUB_DEBUG", "0", "1 for Django debug pages (never in production)."),
     Var("HUB_HOST", "127.0.0.1", "Interface `hub up` listens on."),
     Var("HUB_PORT", "8000", "Port `hub up` listens on."),
+    Var("HUB_WEB_PROCESSES", "1", "Daphne processes `hub up` runs on its port, one core each at most (needs "
+        "HUB_REDIS_URL and Celery when above 1); a process that dies is started again."),
     Var("HUB_REOPEN_WINDOW_HOURS", "168", "A customer message within this many hours of resolution reopens the "
         "conversation; later it starts a new one."),
     Var("HUB_EVENT_RETENTION", "2000", "Realtime events kept per recipient for resume; a client further behind "
@@ -66,6 +68,8 @@ VARIABLES: tuple[Var, ...] = (
     # keep theirs in the channel account's config.
     Var("HUB_WEBHOOK_MAX_BYTES", "10485760", "Largest webhook request body accepted (10 MiB); larger ones are "
         "answered 413."),
+    Var("HUB_WEBHOOK_ACCOUNT_CACHE_SECONDS", "5", "How long a web process keeps the channel account a webhook "
+        "names; a change made in another process takes effect there within this time (0: look it up every time)."),
     Var("HUB_SMTP_PORT", "2525", "Port of the SMTP listener `hub up` starts for inbound mail; 0 turns it off."),
     Var("HUB_SMTP_HOST", "$HUB_HOST", "Interface the inbound SMTP listener binds to."),
     Var("HUB_SMTP_OUT_URL", "", "Outbound mail server, smtp://user:password@host:port (smtps:// for TLS from the "

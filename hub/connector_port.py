@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections, connection
@@ -41,6 +44,41 @@ def find_account(channel: str, address: str | None) -> ChannelAccount | None:
     if address is None:
         return accounts.filter(is_default=True).first()
     return accounts.filter(address=address).first()
+
+
+class WebhookAccounts:
+    """The accounts webhooks name, kept for `settings.HUB_WEBHOOK_ACCOUNT_CACHE_SECONDS`: every delivery
+    looks its account up before anything else, and the lookup was the most expensive single query of a
+    webhook (docs/PERFORMANCE.md). Saving or deleting an account clears this process's copies at once
+    (hub/apps.py connects `clear`); another web process sees the change within the cache's seconds. An
+    address with no active account is not kept, so a new account answers at once."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[str, str | None], tuple[float, ChannelAccount, AccountInfo]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, channel: str, address: str | None) -> tuple[ChannelAccount, AccountInfo] | None:
+        seconds = float(settings.HUB_WEBHOOK_ACCOUNT_CACHE_SECONDS)
+        key = (channel, address)
+        now = time.monotonic()
+        kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < seconds:
+            return kept[1], kept[2]
+        account = find_account(channel, address)
+        if account is None:
+            return None
+        info = account_info(account)
+        if seconds > 0:  # one entry per existing account at most: misses are not kept
+            with self._lock:
+                self._kept[key] = (now, account, info)
+        return account, info
+
+    def clear(self, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+webhook_accounts = WebhookAccounts()
 
 
 class DatabaseHubPort:

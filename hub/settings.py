@@ -165,6 +165,8 @@ HUB_EVENT_RETENTION = config.env_int("HUB_EVENT_RETENTION")
 HUB_MAX_MESSAGE_CHARS = config.env_int("HUB_MAX_MESSAGE_CHARS")
 HUB_MAX_ATTACHMENT_BYTES = config.env_int("HUB_MAX_ATTACHMENT_BYTES")
 HUB_WEBHOOK_MAX_BYTES = config.env_int("HUB_WEBHOOK_MAX_BYTES")
+# How long a web process keeps the channel accounts webhooks name (hub/connector_port.py WebhookAccounts).
+HUB_WEBHOOK_ACCOUNT_CACHE_SECONDS = config.env_int("HUB_WEBHOOK_ACCOUNT_CACHE_SECONDS")
 HUB_WEBHOOKS_IN_THREAD_POOL = True  # hub/webhooks.py; the test settings turn it off
 # Webhook bodies up to HUB_WEBHOOK_MAX_BYTES are read into memory (raw mail, provider JSON); the webhook view
 # answers a larger one 413 itself.

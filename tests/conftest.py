@@ -40,6 +40,14 @@ def _fresh_routing_snapshot() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_webhook_accounts() -> None:
+    """Webhooks keep the accounts they look up for a few seconds: never across tests' databases."""
+    from hub.connector_port import webhook_accounts
+
+    webhook_accounts.clear()
+
+
+@pytest.fixture(autouse=True)
 def _clean_task_runner() -> None:
     from hub.taskqueue import runner
 

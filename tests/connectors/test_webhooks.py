@@ -395,3 +395,115 @@ def test_in_production_the_webhook_runs_in_the_thread_pool(client: Client, echo:
     assert call(client, signed(message_payload())).status_code == 200
     assert inbound_count() == 1
     assert threads and threading.main_thread().name not in threads
+
+
+def _through_asgi(method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None) -> dict[str, Any]:
+    from asgiref.sync import async_to_sync
+    from channels.testing import HttpCommunicator
+
+    from hub.asgi import application
+
+    pairs = [(k.lower().encode(), v.encode()) for k, v in {"Host": "testserver", **(headers or {})}.items()]
+    response: dict[str, Any] = async_to_sync(HttpCommunicator(application, method, path, body, pairs).get_response)()
+    response["headers"] = {k.decode().lower(): v.decode() for k, v in response["headers"]}
+    return response
+
+
+def test_under_asgi_a_webhook_is_stored_without_running_the_browser_middleware(echo: ChannelAccount) -> None:
+    request = signed(message_payload())
+    response = _through_asgi("POST", request.path, request.body,
+                             {"Content-Type": "application/json", **request.headers})
+    assert response["status"] == 200
+    assert inbound_count() == 1
+    # What the session, CSRF and clickjacking middleware would have added to the answer.
+    assert "x-frame-options" not in response["headers"]
+    assert "set-cookie" not in response["headers"] and "cookie" not in response["headers"].get("vary", "").lower()
+    again = _through_asgi("POST", request.path, request.body, {"Content-Type": "application/json", **request.headers})
+    assert again["status"] == 200 and inbound_count() == 1
+
+
+def test_under_asgi_bad_webhooks_still_get_their_reasons_and_pages_keep_their_middleware(
+        echo: ChannelAccount) -> None:
+    forged = signed(message_payload(), secret="not-the-secret")
+    refused = _through_asgi("POST", forged.path, forged.body, {"Content-Type": "application/json", **forged.headers})
+    assert refused["status"] == 403 and b"signature" in refused["body"]
+    huge = _through_asgi("POST", "/webhooks/echo/echo-main", b"{}", {"Content-Type": "application/json",
+                                                                   "Content-Length": str(50 * 1024 * 1024)})
+    assert huge["status"] == 413
+    assert inbound_count() == 0
+    page = _through_asgi("GET", "/healthz")
+    assert page["status"] == 200 and page["headers"]["x-frame-options"] == "DENY"
+
+
+def _account_queries(client: Client, request: WebhookCall) -> tuple[int, int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        status = call(client, request).status_code
+    return status, sum('"hub_channelaccount"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_webhook_account_is_looked_up_once_for_a_few_seconds(client: Client, echo: ChannelAccount,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import hub.connector_port
+
+    assert _account_queries(client, signed(message_payload("m1"))) == (200, 1)
+    assert _account_queries(client, signed(message_payload("m2"))) == (200, 0)
+    # Changed by another process (no signal here): seen once the kept copy is older than the setting.
+    ChannelAccount.objects.filter(pk=echo.pk).update(active=False)
+    assert call(client, signed(message_payload("m3"))).status_code == 200
+    later = hub.connector_port.time.monotonic() + 6
+    monkeypatch.setattr(hub.connector_port.time, "monotonic", lambda: later)
+    assert call(client, signed(message_payload("m4"))).status_code == 404
+    assert inbound_count() == 3
+
+
+def test_saving_an_account_takes_effect_at_once_and_misses_are_not_kept(client: Client,
+                                                                        echo: ChannelAccount) -> None:
+    assert call(client, signed(message_payload("m1"))).status_code == 200
+    echo.config = {**echo.config, "secret": "rotated"}
+    echo.save()
+    assert call(client, signed(message_payload("m2"))).status_code == 403
+    assert call(client, signed(message_payload("m3"), secret="rotated")).status_code == 200
+    echo.active = False
+    echo.save()
+    assert call(client, signed(message_payload("m4"), secret="rotated")).status_code == 404
+    other = signed(message_payload("m5"), path="/webhooks/echo/echo-new")
+    assert call(client, other).status_code == 404
+    ChannelAccount.objects.create(channel="echo", name="New", address="echo-new", config={"secret": SECRET})
+    assert call(client, other).status_code == 200
+    assert inbound_count() == 3
+
+
+def test_under_asgi_pages_run_their_middleware_and_view_in_one_hop(echo: ChannelAccount,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from asgiref.sync import SyncToAsync
+
+    hops: list[str] = []
+    real_init = SyncToAsync.__init__
+
+    def counting(self: Any, func: Any, *args: Any, **kwargs: Any) -> None:
+        hops.append(getattr(func, "__qualname__", repr(func)))
+        real_init(self, func, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__init__", counting)
+    page = _through_asgi("GET", "/login/")
+    assert page["status"] == 200
+    assert "csrftoken=" in page["headers"].get("set-cookie", "")  # the CSRF middleware ran
+    assert page["headers"]["x-frame-options"] == "DENY"
+    # Django's request_started and request_finished signals, and the chain with the view: not a hop per
+    # middleware hook (fifteen more).
+    assert len(hops) <= 4, hops
+
+
+def test_a_kept_account_forgets_a_deleted_team(client: Client, echo: ChannelAccount) -> None:
+    from hub.models import Team
+
+    team = Team.objects.create(name="Social desk")
+    echo.team = team
+    echo.save()
+    assert call(client, signed(message_payload("m1", sender="fan_1"))).status_code == 200
+    team.delete()
+    assert call(client, signed(message_payload("m2", sender="fan_2"))).status_code == 200
+    assert Conversation.objects.get(customer__identities__address="fan_2").team_id is None
