@@ -27,10 +27,12 @@ def free_port() -> int:
 
 
 def embedded_env(data_dir: Path, port: int, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Only the embedded defaults: no database or Redis URL inherited from the test run."""
+    """The embedded defaults, unless `extra` says otherwise: no database or Redis URL inherited from the test
+    run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     env.update(HUB_DATA_DIR=str(data_dir), HUB_HOST="127.0.0.1", HUB_PORT=str(port),
-               HUB_TASK_MODE="inprocess", PYTHONUNBUFFERED="1", **(extra or {}))
+               HUB_TASK_MODE="inprocess", PYTHONUNBUFFERED="1")
+    env.update(extra or {})
     return env
 
 

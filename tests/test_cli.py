@@ -214,3 +214,14 @@ def test_a_worker_takes_both_queues_unless_told(monkeypatch: pytest.MonkeyPatch,
     assert (queues in started[0]) if queues else not any(a.startswith("--queues=celery,") for a in started[0])
     assert app.amqp.router.route({}, "hub.tasks.index_search")["queue"].name == "search"
     assert app.amqp.router.route({}, "hub.tasks.routing_tick")["queue"].name == "celery"
+
+
+@pytest.mark.parametrize(("processes", "message"), [
+    ("2", "2 web processes need HUB_REDIS_URL"),
+    ("0", "the number of web processes must be at least 1, got 0"),
+])
+def test_up_refuses_several_web_processes_in_the_embedded_mode(processes: str, message: str) -> None:
+    result = run_hub("up", "--processes", processes, HUB_DATA_DIR=os.environ["HUB_DATA_DIR"], HUB_PORT="0")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"hub: {message}") and "Traceback" not in result.stderr
+    assert "Preparing the database" not in result.stdout

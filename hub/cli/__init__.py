@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from hub.cli import simulate
 from hub.cli.errors import CliError, one_line
+from hub.cli.server_names import SERVE_FD_COMMAND
 
 COMMANDS = ("up", "migrate", "seed-demo", "token", "createagent", "manage", "worker", "beat", "simulate")
 # Subcommands whose arguments belong to another program (Django's or Celery's) and are passed on as given.
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, help="port to listen on (default: HUB_PORT, 8000)")
     up.add_argument("--no-demo", action="store_true", help="do not load the demo data on first run")
     up.add_argument("--no-access-log", action="store_true", help="do not print a line per request")
+    up.add_argument("--processes", type=int, metavar="N",
+                    help="web processes sharing the port (default: HUB_WEB_PROCESSES, 1); above 1 needs Redis")
 
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed-demo", help="load the demo data (does nothing if it is already loaded)")
@@ -102,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "simulate":
         # Pure computation: no settings to read, no database to reach, so Django is never set up.
         return simulate.main(argv[1:])
+    if argv and argv[0] == SERVE_FD_COMMAND:
+        return _serve_fd(argv[1:])
     parser = build_parser()
     if argv and argv[0] in PASSTHROUGH:
         # argparse would take their options (--help, --loglevel...) for its own.
@@ -130,6 +135,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"hub: {exc.code}", file=sys.stderr)
             return 1
         return exc.code if isinstance(exc.code, int) else 0
+    except Exception as exc:
+        return _report(exc)
+
+
+def _serve_fd(argv: list[str]) -> int:
+    """A web process `hub up` started (hub/cli/server.py): not a command for people, so not in the help."""
+    parser = argparse.ArgumentParser(prog=f"hub {SERVE_FD_COMMAND}")
+    parser.add_argument("fd", type=int)
+    parser.add_argument("--no-access-log", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        _setup_django()
+        from hub.cli.server import serve_fd
+
+        serve_fd(args.fd, access_log=not args.no_access_log)
+        return 0
+    except KeyboardInterrupt:
+        return 130
     except Exception as exc:
         return _report(exc)
 

@@ -33,7 +33,7 @@ def print_logins() -> None:
     console.file.flush()
 
 
-def print_running(url: str, *, demo_loaded_now: bool, requeued: int) -> None:
+def print_running(url: str, *, demo_loaded_now: bool, requeued: int, processes: int = 1) -> None:
     console = _console()
     console.print()
     console.print(f"[bold green]The hub is running at {url}/[/bold green]")
@@ -41,6 +41,8 @@ def print_running(url: str, *, demo_loaded_now: bool, requeued: int) -> None:
     console.print(f"  API      {url}/api/v1/   (documentation: {url}/api/docs/)")
     console.print(f"  health   {url}/healthz   {url}/readyz")
     console.print(f"  data     {describe()}")
+    if processes > 1:
+        console.print(f"  web      {processes} processes on this port, each started again if it dies")
     if settings.TASK_MODE == "celery":
         console.print("  tasks    on Celery: run `hub worker` and `hub beat` beside this process")
     else:

@@ -24,6 +24,7 @@ from hub.channel_accounts import ensure_default_accounts
 from hub.cli import banner, embedded
 from hub.cli.celery_commands import check_broker
 from hub.cli.database import ensure_reachable, migrate, startup_lock
+from hub.cli.errors import CliError
 from hub.cli.server import check_port_free, serve
 from hub.connector_port import DatabaseHubPort
 from search import indexer as search_indexer
@@ -68,6 +69,16 @@ def stop_listeners(listeners: Sequence[Listener]) -> None:
             logger.exception("stopping %s failed", listener)
 
 
+def check_processes(processes: int) -> None:
+    """Several web processes share work only through Redis (realtime) and Celery (background tasks): the
+    embedded in-memory layer and task runner live inside one process."""
+    if processes < 1:
+        raise CliError(f"the number of web processes must be at least 1, got {processes}")
+    if processes > 1 and (not settings.REDIS_URL or settings.TASK_MODE != "celery"):
+        raise CliError(f"{processes} web processes need HUB_REDIS_URL (realtime between processes) and Celery "
+                       "for background work (HUB_TASK_MODE empty or celery); the embedded mode runs one process")
+
+
 def _first_run() -> bool:
     return not User.objects.exists()
 
@@ -76,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     host, port = config.env("HUB_HOST"), config.env_int("HUB_PORT")
     in_process = settings.TASK_MODE == "inprocess"
+    processes = args.processes if args.processes is not None else config.env_int("HUB_WEB_PROCESSES")
+    check_processes(processes)
     check_port_free(host, port)
     if settings.TASK_MODE == "celery":
         check_broker()
@@ -106,11 +119,12 @@ def run(args: argparse.Namespace) -> int:
         reconfigure(line_buffering=True)  # access log lines appear at once, also when piped
 
     def ready() -> None:
-        banner.print_running(_url(host, port), demo_loaded_now=demo_loaded_now, requeued=requeued)
+        banner.print_running(_url(host, port), demo_loaded_now=demo_loaded_now, requeued=requeued,
+                             processes=processes)
         print(f"Ready in {time.monotonic() - started:.1f} s.", flush=True)
 
     try:
-        serve(host, port, on_ready=ready, access_log=not args.no_access_log)
+        serve(host, port, on_ready=ready, access_log=not args.no_access_log, processes=processes)
     finally:
         stop_listeners(listeners)
     return 0
