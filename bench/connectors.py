@@ -7,6 +7,10 @@
 2. Webhook acknowledgement latency, p50/p99, at a steady 100 requests/s spread over the connectors: Daphne
    serving the hub (`hub.asgi`) in its own process on PostgreSQL and Redis, Celery mode (tasks go to Redis;
    a worker runs them), the requests signed like the providers sign them, sent by aiohttp from this process.
+   100 customers per channel write once before the clock starts; in the run, every tenth message of a
+   channel comes from a customer writing for the first time (a new conversation, routed by the worker) and
+   the others continue a returning customer's conversation. Each webhook comes on a new connection, as
+   providers send them; `--servers N` runs N web processes on one socket as `hub up --processes N` does.
 
     .venv/bin/python bench/connectors.py                   # everything (needs PostgreSQL and Redis)
     .venv/bin/python bench/connectors.py --only throughput
@@ -35,7 +39,7 @@ from urllib.parse import urlencode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent)]
 
-from bench.ingest import PG_BENCH, REDIS, SECRET, _free_port, _recreate_pg, wait_for_port  # noqa: E402
+from bench.ingest import PG_BENCH, REDIS, SECRET, _recreate_pg, machine_busy, wait_for_port  # noqa: E402
 
 PUBLIC_URL = "http://127.0.0.1:8000"
 TWILIO_SID = "AC3f9c0e5b2d7a41e8b6c4d2a19f0e7b35"
@@ -61,15 +65,15 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _customer(i: int) -> int:
-    return i % 500  # 500 returning customers: most messages continue an open conversation
+def _customer(i: int, customer: int | None = None) -> int:
+    return i % 500 if customer is None else customer  # 500 customers: most messages continue a conversation
 
 
-def sms_request(i: int) -> Request:
+def sms_request(i: int, customer: int | None = None) -> Request:
     from twilio.request_validator import RequestValidator
 
-    path = "/webhooks/twilio/sms"
-    params = {"MessageSid": f"SMbench{i:026d}", "AccountSid": TWILIO_SID, "From": f"+1415555{_customer(i):04d}",
+    path, c = "/webhooks/twilio/sms", _customer(i, customer)
+    params = {"MessageSid": f"SMbench{i:026d}", "AccountSid": TWILIO_SID, "From": f"+1415555{c:04d}",
               "To": SMS_NUMBER, "Body": f"bench message {i}: where is my order?", "NumMedia": "0",
               "NumSegments": "1", "SmsStatus": "received", "ApiVersion": "2010-04-01"}
     signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_URL + path, params)
@@ -77,11 +81,11 @@ def sms_request(i: int) -> Request:
                    {"X-Twilio-Signature": signature})
 
 
-def voice_request(i: int) -> Request:
+def voice_request(i: int, customer: int | None = None) -> Request:
     from twilio.request_validator import RequestValidator
 
     path = "/webhooks/twilio/voice"
-    caller = f"+1415666{_customer(i):04d}"
+    caller = f"+1415666{_customer(i, customer):04d}"
     params = {"CallSid": f"CAbench{i:026d}", "AccountSid": TWILIO_SID, "From": caller, "Caller": caller,
               "To": VOICE_NUMBER, "Called": VOICE_NUMBER, "CallStatus": "ringing", "Direction": "inbound",
               "ApiVersion": "2010-04-01"}
@@ -90,14 +94,14 @@ def voice_request(i: int) -> Request:
                    {"X-Twilio-Signature": signature})
 
 
-def slack_request(i: int) -> Request:
+def slack_request(i: int, customer: int | None = None) -> Request:
     import hmac
 
-    ts = f"{1700000000 + i}.{i % 1000000:06d}"
+    ts, c = f"{1700000000 + i}.{i % 1000000:06d}", _customer(i, customer)
     payload = {"token": "x", "team_id": SLACK_TEAM, "api_app_id": "A123ABC456", "type": "event_callback",
                "event_id": f"EvBENCH{i:08d}", "event_time": 1700000000 + i,
                "authorizations": [{"team_id": SLACK_TEAM, "user_id": "UBOT00001", "is_bot": True}],
-               "event": {"type": "message", "channel": f"C{_customer(i):08d}", "user": f"U{_customer(i):08d}",
+               "event": {"type": "message", "channel": f"C{c:08d}", "user": f"U{c:08d}",
                          "text": f"bench message {i}: the export is stuck", "ts": ts, "event_ts": ts,
                          "channel_type": "channel"}}
     body = json.dumps(payload).encode()
@@ -108,8 +112,9 @@ def slack_request(i: int) -> Request:
                    {"X-Slack-Signature": signature, "X-Slack-Request-Timestamp": stamp})
 
 
-def email_request(i: int) -> Request:
-    raw = (f"From: Customer {_customer(i)} <customer{_customer(i)}@example.net>\r\n"
+def email_request(i: int, customer: int | None = None) -> Request:
+    c = _customer(i, customer)
+    raw = (f"From: Customer {c} <customer{c}@example.net>\r\n"
            f"To: {EMAIL_ADDRESS}\r\nSubject: Order question {i}\r\n"
            f"Message-ID: <bench-{i}@example.net>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
@@ -118,10 +123,10 @@ def email_request(i: int) -> Request:
                    {"Authorization": f"Bearer {EMAIL_TOKEN}"})
 
 
-def weibo_request(i: int) -> Request:
+def weibo_request(i: int, customer: int | None = None) -> Request:
     stamp, nonce = str(int(time.time())), f"n{i}"
     signature = hashlib.sha1("".join(sorted([WEIBO_SECRET, stamp, nonce])).encode()).hexdigest()
-    payload = {"type": "text", "receiver_id": int(WEIBO_UID), "sender_id": 1000000000 + _customer(i),
+    payload = {"type": "text", "receiver_id": int(WEIBO_UID), "sender_id": 1000000000 + _customer(i, customer),
                "created_at": "Mon Nov 23 10:00:00 +0800 2026", "text": f"第{i}号订单还没到, 帮忙查一下",
                "data": {}, "id": 4000000000000000 + i}
     query = urlencode({"signature": signature, "timestamp": stamp, "nonce": nonce})
@@ -129,13 +134,13 @@ def weibo_request(i: int) -> Request:
                    "application/json")
 
 
-BUILDERS: dict[str, Callable[[int], Request]] = {
+BUILDERS: dict[str, Callable[..., Request]] = {
     "sms": sms_request, "voice": voice_request, "slack": slack_request, "email": email_request,
     "social": weibo_request,
 }
 
 
-def _chosen() -> dict[str, Callable[[int], Request]]:
+def _chosen() -> dict[str, Callable[..., Request]]:
     names = [n for n in os.environ.get("BENCH_CONNECTORS", ",".join(BUILDERS)).split(",") if n]
     return {name: BUILDERS[name] for name in names}
 
@@ -259,30 +264,66 @@ def measure_latency(rate: float, seconds: float, servers: int = 1) -> dict[str, 
                            check=False)
     if setup.returncode:
         raise SystemExit(f"setup failed: {setup.stderr[-3000:]}")
-    # `servers` Daphne processes, as a proxy in front of several web processes would spread the webhooks
-    # (docker compose up --scale web=N); the client takes them in turn.
-    ports = [_free_port() for _ in range(servers)]
-    daphnes = [subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                 "hub.asgi:application"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True) for port in ports]
+    # `servers` web processes on one listening socket, as `hub up --processes N` runs them (the hub's own
+    # child command), the kernel handing each connection to one of them.
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=2048)
+    port = listener.getsockname()[1]
+    daphnes = [subprocess.Popen([sys.executable, "-m", "hub.cli", "_serve-fd", str(listener.fileno()),
+                                 "--no-access-log"], env=env, pass_fds=(listener.fileno(),),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               for _ in range(servers)]
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "hub.celery", "worker", "--loglevel=ERROR",
                                "--concurrency=1", "--pool=solo"], env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, text=True)
     try:
-        for port in ports[1:]:
-            asyncio.run(wait_for_port(port))
-        cpu_before = sum(_cpu_seconds(d.pid) for d in daphnes), _cpu_seconds(worker.pid)
-        result = asyncio.run(_latency_run(ports, rate, seconds))
-        cpu_after = sum(_cpu_seconds(d.pid) for d in daphnes), _cpu_seconds(worker.pid)
+        asyncio.run(wait_for_port(port))
+        time.sleep(3)  # every web process and the worker started: start-up is not a webhook's cost
+        def cpu() -> tuple[float, float, float]:
+            return sum(_cpu_seconds(d.pid) for d in daphnes), _cpu_seconds(worker.pid), machine_busy()
+
+        result = asyncio.run(_latency_run(port, rate, seconds, cpu))
+        cpu_before, cpu_after = result.pop("cpu")
         sent = sum(result["statuses"].values())
         result["servers"] = servers
         result["daphne_cpu_ms_per_request"] = round((cpu_after[0] - cpu_before[0]) * 1000 / sent, 1)
         result["worker_cpu_ms_per_request"] = round((cpu_after[1] - cpu_before[1]) * 1000 / sent, 1)
+        # Every process on the machine (these, PostgreSQL, Redis and this client): what a webhook costs the
+        # cores, so the rate they can carry at most.
+        result["machine_cpu_ms_per_request"] = round((cpu_after[2] - cpu_before[2]) * 1000 / sent, 1)
         return result
     finally:
         for proc in (*daphnes, worker):
             proc.terminate()
             proc.wait(10)
+        listener.close()
+
+
+RETURNING = 100  # customers per channel who wrote before the latency run
+NEW_EVERY = 10  # --new-every
+# Each webhook on a new connection, as providers deliver them (--keep-alive: the client's pool, whose few
+# connections each stay with the web process that accepted them).
+FRESH_CONNECTIONS = True
+
+
+def _run_customer(sequence: int) -> int:
+    """Who sends a channel's `sequence`-th message of the latency run: one of its returning customers, or
+    every NEW_EVERY-th time someone writing for the first time (a new conversation, which routing takes)."""
+    return RETURNING + sequence if sequence % NEW_EVERY == NEW_EVERY - 1 else sequence % RETURNING
+
+
+async def _worker_idle() -> None:
+    import redis.asyncio as redis_async
+
+    client = redis_async.Redis.from_url(REDIS)
+    try:
+        quiet = 0
+        while quiet < 5:
+            await asyncio.sleep(0.2)
+            quiet = quiet + 1 if not await client.llen("celery") else 0
+    finally:
+        await client.aclose()
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -291,29 +332,51 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def _latency_run(ports: list[int], rate: float, seconds: float) -> dict[str, Any]:
+async def _latency_run(port: int, rate: float, seconds: float,
+                       cpu: Callable[[], tuple[float, float, float]]) -> dict[str, Any]:
     import aiohttp
 
-    await wait_for_port(ports[0])
+    await wait_for_port(port)
     available = list(_chosen())
     total = int(rate * seconds)
     warmup = int(rate * 2)
     base = 50_000_000
-    requests = [BUILDERS[available[i % len(available)]](base + i) for i in range(total + warmup)]
+    requests = [BUILDERS[available[i % len(available)]](base + i, _run_customer(i // len(available)))
+                for i in range(total + warmup)]
     latencies: dict[str, list[float]] = {name: [] for name in available}
     statuses: dict[int, int] = {}
+    per_second: dict[int, float] = {}  # the slowest answer to the requests sent in each second
 
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
+    connector = aiohttp.TCPConnector(limit=200, force_close=FRESH_CONNECTIONS)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        # The returning customers write once before the clock starts, and the worker routes their new
+        # conversations: the run then sees the mix of a center at work, not 100 first contacts a second.
+        gate = asyncio.Semaphore(8)
+
+        async def prime(r: Request) -> None:
+            async with gate, session.post(f"http://127.0.0.1:{port}{r.path}", data=r.body,
+                                          headers={"Content-Type": r.content_type, "Host": "127.0.0.1:8000",
+                                                   **r.headers}) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise SystemExit(f"priming {r.connector}: {resp.status}")
+
+        await asyncio.gather(*(prime(BUILDERS[name](40_000_000 + n * RETURNING + c, c))
+                               for n, name in enumerate(available) for c in range(RETURNING)))
+        await _worker_idle()
+        cpu_before = cpu()
+
         async def one(index: int, r: Request) -> None:
             headers = {"Content-Type": r.content_type, "Host": "127.0.0.1:8000", **r.headers}
             t0 = time.perf_counter()
-            port = ports[index % len(ports)]
             async with session.post(f"http://127.0.0.1:{port}{r.path}", data=r.body, headers=headers) as resp:
                 await resp.read()
                 elapsed = time.perf_counter() - t0
                 statuses[resp.status] = statuses.get(resp.status, 0) + 1
             if index >= warmup:
                 latencies[r.connector].append(elapsed * 1000)
+                worst = int(t0 - start)
+                per_second[worst] = max(per_second.get(worst, 0.0), elapsed * 1000)
 
         start = time.perf_counter() + 0.5
         tasks = []
@@ -323,6 +386,7 @@ async def _latency_run(ports: list[int], rate: float, seconds: float) -> dict[st
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(one(index, r)))
         await asyncio.gather(*tasks)
+        cpu_after = cpu()
 
     def summary(values: list[float]) -> dict[str, float]:
         ms = sorted(values)
@@ -330,7 +394,8 @@ async def _latency_run(ports: list[int], rate: float, seconds: float) -> dict[st
                 "p99_ms": round(ms[max(0, int(len(ms) * 0.99) - 1)], 1), "max_ms": round(ms[-1], 1)}
 
     every = [x for values in latencies.values() for x in values]
-    return {"rate": rate, "seconds": seconds, "statuses": statuses, "all": summary(every),
+    return {"rate": rate, "seconds": seconds, "statuses": statuses, "cpu": (cpu_before, cpu_after),
+            "slowest_ms_by_second": [round(per_second[k]) for k in sorted(per_second)], "all": summary(every),
             **{name: summary(values) for name, values in latencies.items() if values}}
 
 
@@ -346,10 +411,18 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="messages per connector for throughput")
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--servers", type=int, default=1, help="Daphne processes sharing the webhooks")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="web processes on the port, as `hub up --processes N` runs them")
     parser.add_argument("--connectors", default=",".join(BUILDERS), help="comma-separated connector ids")
+    parser.add_argument("--new-every", type=int, default=10,
+                        help="latency run: every Nth message of a channel is a new customer's (1: all of them)")
+    parser.add_argument("--keep-alive", action="store_true",
+                        help="latency run: reuse the client's connections instead of one per webhook")
     args = parser.parse_args()
     os.environ["BENCH_CONNECTORS"] = args.connectors
+    global NEW_EVERY, FRESH_CONNECTIONS
+    NEW_EVERY = max(1, args.new_every)
+    FRESH_CONNECTIONS = not args.keep_alive
     if args.only in (None, "throughput"):
         print("throughput:", json.dumps(measure_throughput(args.count), indent=1))
     if args.only in (None, "latency"):

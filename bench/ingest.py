@@ -213,6 +213,14 @@ def measure_rate(label: str, db_url: str, processes: int, total: int) -> dict[st
             "rate": round(rate, 1)}
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy since boot (all cores), from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -138,14 +138,6 @@ def child_load(worker: int, workers: int, rate: float, count: int, start: float)
     print(json.dumps({"late": late[0]}))
 
 
-def _machine_busy() -> float:
-    """CPU seconds the whole machine spent busy since boot (all cores), from /proc/stat."""
-    with open("/proc/stat") as stat:
-        fields = [int(v) for v in stat.readline().split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
 def measure_latency(rate: float, seconds: float, search_worker: bool = True) -> dict[str, Any]:
     import redis as redis_lib
 
@@ -247,10 +239,10 @@ async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seco
                                   str(total + warmup), str(start)], env=env, text=True, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE) for w in range(workers)]
         await asyncio.sleep(max(0.0, start - time.time()))
-        busy_before, offers_before = _machine_busy(), len(received)
+        busy_before, offers_before = _ingest.machine_busy(), len(received)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout=seconds + 60)
-        busy_after, offers_after = _machine_busy(), len(received)
+        busy_after, offers_after = _ingest.machine_busy(), len(received)
         done.set()
         late = 0
         for p in load:

@@ -8,6 +8,7 @@ publish to its commit), the lock every writer of events waits for (hub/events/pu
 
     .venv/bin/python bench/routing_tasks.py                 # 300 conversations, 20 agents
     .venv/bin/python bench/routing_tasks.py --hold
+    .venv/bin/python bench/routing_tasks.py --sql routing_needs_agent   # also its statements, once
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="conversations (the first 50 warm up)")
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--hold", action="store_true", help="time the change counter's holds")
+    parser.add_argument("--sql", metavar="STEP", help="print the statements of one STEP (after the warm-up)")
     args = parser.parse_args()
     _setup()
 
@@ -105,6 +107,31 @@ def main() -> None:
     queued: list[tuple[Any, tuple[Any, ...]]] = []
     taskqueue.enqueue = lambda task, *a, countdown=0: queued.append((task, a))  # type: ignore[assignment]
     spent: dict[str, list[float]] = defaultdict(list)
+    # Statements (round trips) per step, counted at the connection.
+    from django.db import connection
+
+    statements: dict[str, list[int]] = defaultdict(list)
+    current: list[str] = []
+    shown: list[str] = []
+
+    def count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if current:
+            statements[current[-1]][-1] += 1
+            if args.sql == current[-1] and not shown_done:
+                shown.append(" ".join(sql.split())[:150])
+        return execute(sql, params, many, context)
+
+    shown_done = False
+    connection.execute_wrappers.append(count)  # for the whole run
+
+    def step_start(name: str) -> None:
+        current.append(name)
+        statements[name].append(0)
+
+    def step_end() -> None:
+        nonlocal shown_done
+        if current.pop() == args.sql and shown:
+            shown_done = True  # one step's statements are enough
 
     def run_routing_tasks() -> None:
         while queued:
@@ -112,12 +139,16 @@ def main() -> None:
             if not task.name.startswith("hub.tasks.routing"):
                 continue
             started = time.perf_counter()
+            step_start(task.name.rsplit(".", 1)[1])
             task.run(*task_args)
+            step_end()
             spent[task.name.rsplit(".", 1)[1]].append(time.perf_counter() - started)
 
     def timed(name: str, step: Callable[[], Any]) -> Any:
         started = time.perf_counter()
+        step_start(name)
         result = step()
+        step_end()
         spent[name].append(time.perf_counter() - started)
         return result
 
@@ -125,6 +156,9 @@ def main() -> None:
         if i == 50:
             spent.clear()
             holds.clear()
+            statements.clear()
+            shown.clear()
+            shown_done = False
         conv = timed("ingest", lambda i=i: do_ingest_message(account, InboundMessage(
             f"bench-{i}", Sender("webchat", f"bench-visitor-{i}"), text="hello")).message.conversation)
         run_routing_tasks()
@@ -141,7 +175,12 @@ def main() -> None:
           "(each step's wall time)")
     for name, times in spent.items():
         print(f"{name:24s} n={len(times):4d}  mean {statistics.mean(times) * 1000:6.2f} ms  "
-              f"p90 {sorted(times)[int(len(times) * 0.9)] * 1000:6.2f} ms")
+              f"p90 {sorted(times)[int(len(times) * 0.9)] * 1000:6.2f} ms  "
+              f"{statistics.mean(statements[name]):5.1f} statements")
+    if shown:
+        print(f"\n# The statements of one {args.sql}")
+        for line in shown:
+            print("  " + line)
     print(f"kept engine: {adapter.live.applied_events} events applied, {adapter.live.reloads} reloads")
     if holds:
         print("\n# The change counter held, from the first publish to the commit, by publishing path")
