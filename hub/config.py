@@ -50,6 +50,8 @@ VARIABLES: tuple[Var, ...] = (
     Var("HUB_PORT", "8000", "Port `hub up` listens on."),
     Var("HUB_WEB_PROCESSES", "1", "Daphne processes `hub up` runs on its port, one core each at most (needs "
         "HUB_REDIS_URL and Celery when above 1); a process that dies is started again."),
+    Var("HUB_WEB_THREADS", "16", "Threads per web process serving pages and API requests, each keeping its own "
+        "database connection: at most this many such requests run at once in a process (more wait)."),
     Var("HUB_REOPEN_WINDOW_HOURS", "168", "A customer message within this many hours of resolution reopens the "
         "conversation; later it starts a new one."),
     Var("HUB_EVENT_RETENTION", "2000", "Realtime events kept per recipient for resume; a client further behind "

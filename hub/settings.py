@@ -168,6 +168,10 @@ HUB_WEBHOOK_MAX_BYTES = config.env_int("HUB_WEBHOOK_MAX_BYTES")
 # How long a web process keeps the channel accounts webhooks name (hub/connector_port.py WebhookAccounts).
 HUB_WEBHOOK_ACCOUNT_CACHE_SECONDS = config.env_int("HUB_WEBHOOK_ACCOUNT_CACHE_SECONDS")
 HUB_WEBHOOKS_IN_THREAD_POOL = True  # hub/webhooks.py; the test settings turn it off
+# Pages and API requests run on a pool of HUB_WEB_THREADS threads that keep their database connections
+# (hub/asgi_handlers.py); the test settings turn it off.
+HUB_REQUESTS_IN_THREAD_POOL = True
+HUB_WEB_THREADS = config.env_int("HUB_WEB_THREADS")
 # Webhook bodies up to HUB_WEBHOOK_MAX_BYTES are read into memory (raw mail, provider JSON); the webhook view
 # answers a larger one 413 itself.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(HUB_WEBHOOK_MAX_BYTES, 2621440)

@@ -16,6 +16,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
 # Webhooks run on the calling thread, so that a test's own transaction and connection see what they store
 # (tests/connectors/test_webhooks.py runs the thread-pool path too).
 HUB_WEBHOOKS_IN_THREAD_POOL = False
+HUB_REQUESTS_IN_THREAD_POOL = False  # the same for pages and the API (hub/asgi_handlers.py)
 
 # Indexing on every commit would write a search index in every test; tests/search turns it back on.
 SEARCH_AUTO_INDEX = False
