@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 from hub import config
 
@@ -23,3 +24,22 @@ app.conf.beat_schedule = {
     "prune-webchat-uploads": {"task": "hub.tasks.prune_webchat_uploads", "schedule": 3600.0},
     "search-tick": {"task": "hub.tasks.search_tick", "schedule": float(config.env_int("HUB_SEARCH_TICK_SECONDS"))},
 }
+
+# Connections: Celery's Django fixup closes every database connection before and after each task, so each
+# task opened a new PostgreSQL connection (a server process started and authenticated, and no prepared
+# statement ever reused): four per routed conversation in bench/routing.py. The fixup closes them only every
+# CELERY_DB_REUSE_MAX tasks instead (here: never), and each task is bracketed the way Django brackets a
+# request: close_old_connections() drops a connection that broke or outlived CONN_MAX_AGE and arms the
+# health check before the next use.
+app.conf.update(CELERY_DB_REUSE_MAX=2**62)
+
+
+@signals.task_prerun.connect(dispatch_uid="hub.celery.connections_before")
+@signals.task_postrun.connect(dispatch_uid="hub.celery.connections_after")
+def _check_connections(**kwargs: Any) -> None:
+    task = kwargs.get("task")
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # an eager task runs inside its caller's request or transaction
+    from django.db import close_old_connections
+
+    close_old_connections()

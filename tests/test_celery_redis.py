@@ -52,3 +52,33 @@ def test_reply_is_delivered_by_a_celery_worker(celery_on_redis: None) -> None:
             break
         time.sleep(0.1)
     assert msg.status == "sent" and (msg.provider_message_id or "").startswith("log-")
+
+
+@app.task(name="tests.database_connection_probe")
+def _connection_probe(close: bool = False) -> None:
+    from django.db import connection
+
+    connection.ensure_connection()
+    _probed.append(connection.connection)
+    if close:
+        connection.close()  # the worker's thread ends with the test: leave nothing open on the test database
+
+
+_probed: list[Any] = []
+
+
+def test_a_worker_keeps_its_database_connection_from_task_to_task(celery_on_redis: None,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Celery's Django fixup closed every connection around every task: a new PostgreSQL connection per
+    task. The hub's worker keeps it under Django's rules (CONN_MAX_AGE; the test settings use 0)."""
+    from django.db import connections
+
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 60)
+    _probed.clear()
+    for close in (False, False, True):
+        _connection_probe.delay(close)
+    deadline = time.monotonic() + 20
+    while len(_probed) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_probed) == 3
+    assert _probed[0] is _probed[1] is _probed[2]
