@@ -1,11 +1,11 @@
 """Daphne's CPU per request, requests sent one at a time (issue: connectors). Prints figures; not a pass/fail
 test.
 
-One Daphne serving `hub.asgi` on PostgreSQL and Redis (Celery mode, a worker running the tasks), then N
-sequential signed SMS webhooks from 100 returning customers, and N sequential `GET /api/v1/me/` with an
-agent's token. With nothing else in flight, the CPU the Daphne process spent per request (from /proc) shows
-what the request path costs, without the queueing of the latency runs. Run it in two checkouts in turn to
-compare code.
+One Daphne serving `hub.asgi` as `hub up` runs it, on PostgreSQL and Redis (Celery mode, a worker running
+the tasks), then N sequential signed SMS webhooks from 100 returning customers, and N sequential
+`GET /api/v1/me/` with an agent's token. With nothing else in flight, the CPU the Daphne process spent per
+request (from /proc) shows what the request path costs, without the queueing of the latency runs. Run it in
+two checkouts in turn to compare code.
 
     .venv/bin/python bench/request_cpu.py            # 1,000 of each
     .venv/bin/python bench/request_cpu.py --count 500
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent)]
 
 from bench.connectors import _cpu_seconds, _env, setup_accounts, sms_request  # noqa: E402
-from bench.ingest import PG_BENCH, REDIS, _free_port, _recreate_pg, wait_for_port  # noqa: E402
+from bench.ingest import PG_BENCH, REDIS, _recreate_pg, wait_for_port  # noqa: E402
 
 
 def child_setup() -> None:
@@ -92,9 +93,13 @@ def main() -> None:
     if setup.returncode:
         raise SystemExit(f"setup failed: {setup.stderr[-3000:]}")
     token = setup.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    daphne = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                               "hub.asgi:application"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The hub's own server, as `hub up --processes N` runs each web process (Daphne with the hub's HTTP
+    # factory), on a socket bound here.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    daphne = subprocess.Popen([sys.executable, "-m", "hub.cli", "_serve-fd", str(listener.fileno()), "--no-access-log"],
+                              env=env, pass_fds=(listener.fileno(),), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
     worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "hub.celery", "worker", "--loglevel=ERROR",
                                "--pool=solo"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -9,6 +9,7 @@ uses one core at most; with Redis and Celery, `hub up` can start one Daphne per 
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import socket
@@ -21,6 +22,7 @@ from typing import Any
 
 from daphne.access import AccessLogGenerator
 from daphne.endpoints import build_endpoint_description_strings
+from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
@@ -28,10 +30,32 @@ from hub.cli.errors import CliError
 from hub.cli.server_names import SERVE_FD_COMMAND
 
 
+class _HTTPFactory(HTTPFactory):
+    """Daphne's HTTP factory, with requests that leave the body alone. Twisted parses every POST body that
+    is a form or multipart into `request.args`, which Daphne never reads (the application gets the raw
+    body): for each webhook a Content-Type parse through the email package and the form decoded once more,
+    and for an upload a second copy of the whole multipart body in memory. `parsePOSTFormSubmission` is
+    Twisted's switch for that."""
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        protocol.requestFactory = functools.partial(WebRequest, parsePOSTFormSubmission=False)
+        return protocol
+
+
 class _Server(Server):
-    """Daphne's server, keeping the reason a listen failed for the CLI's message (Daphne logs it)."""
+    """Daphne's server, keeping the reason a listen failed for the CLI's message (Daphne logs it), with the
+    HTTP factory above in place of the one `Server.run` builds."""
 
     listen_failure = ""
+
+    @property
+    def http_factory(self) -> HTTPFactory:
+        return self._http_factory
+
+    @http_factory.setter
+    def http_factory(self, built: HTTPFactory) -> None:
+        self._http_factory = _HTTPFactory(self)  # Server.run builds the factory and listens with it at once
 
     def listen_error(self, failure: Any) -> None:
         self.listen_failure = str(failure.getErrorMessage())
