@@ -332,6 +332,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _proc_stat() -> list[int]:
+    """The machine's CPU time so far, all cores: user, nice, system, idle, iowait, irq, softirq, steal."""
+    with open("/proc/stat") as stat:
+        return [int(v) for v in stat.readline().split()[1:9]]
+
+
 async def _latency_run(port: int, rate: float, seconds: float,
                        cpu: Callable[[], tuple[float, float, float]]) -> dict[str, Any]:
     import aiohttp
@@ -379,6 +385,21 @@ async def _latency_run(port: int, rate: float, seconds: float,
                 per_second[worst] = max(per_second.get(worst, 0.0), elapsed * 1000)
 
         start = time.perf_counter() + 0.5
+        # What the machine did each second, to tell a slow second's cause: busy (CPU), stolen by the host,
+        # or neither (a wait on a lock or the disk).
+        machine: list[tuple[float, float]] = []
+
+        async def sample_machine() -> None:
+            previous = _proc_stat()
+            while True:
+                await asyncio.sleep(1.0)
+                now = _proc_stat()
+                elapsed = sum(now) - sum(previous)
+                busy = elapsed - (now[3] - previous[3]) - (now[4] - previous[4])
+                machine.append((100 * busy / max(1, elapsed), 100 * (now[7] - previous[7]) / max(1, elapsed)))
+                previous = now
+
+        sampler = asyncio.create_task(sample_machine())
         tasks = []
         for index, r in enumerate(requests):
             delay = start + index / rate - time.perf_counter()
@@ -387,6 +408,7 @@ async def _latency_run(port: int, rate: float, seconds: float,
             tasks.append(asyncio.create_task(one(index, r)))
         await asyncio.gather(*tasks)
         cpu_after = cpu()
+        sampler.cancel()
 
     def summary(values: list[float]) -> dict[str, float]:
         ms = sorted(values)
@@ -395,7 +417,9 @@ async def _latency_run(port: int, rate: float, seconds: float,
 
     every = [x for values in latencies.values() for x in values]
     return {"rate": rate, "seconds": seconds, "statuses": statuses, "cpu": (cpu_before, cpu_after),
-            "slowest_ms_by_second": [round(per_second[k]) for k in sorted(per_second)], "all": summary(every),
+            "slowest_ms_by_second": [round(per_second[k]) for k in sorted(per_second)],
+            "machine_busy_pct_by_second": [round(busy) for busy, _ in machine],
+            "stolen_pct_by_second": [round(stolen) for _, stolen in machine], "all": summary(every),
             **{name: summary(values) for name, values in latencies.items() if values}}
 
 
