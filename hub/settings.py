@@ -103,7 +103,7 @@ else:
 # Redis when there is one; the embedded default is one process, whose memory is enough.
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
-                          "KEY_PREFIX": "hub"}}
+                          "KEY_PREFIX": "hub", "OPTIONS": {"pool_class": "hub.redis_pool.SharedConnectionPool"}}}
 
 CELERY_BROKER_URL = BROKER_URL or "memory://"
 CELERY_RESULT_BACKEND = None
