@@ -137,3 +137,21 @@ def test_assigning_a_user_who_is_not_an_agent_is_400(org: Org, conv: Conversatio
     response = h.client_for(org.alice).post(f"/api/v1/conversations/{conv.pk}/assign/", {"assignee": plain.pk},
                                             format="json")
     assert response.status_code == 400 and response.json() == {"assignee": ["no such active agent"]}
+
+
+def test_the_answer_reads_the_conversation_back_in_a_fixed_number_of_queries(org: Org, conv: Conversation) -> None:
+    """After the action, its answer used to read the team, the assignee, their profile and the tags one lazy
+    query each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from hub.models import Tag
+
+    act(org.alice, conv, "assign", {"assignee": org.alice.pk})
+    conv.tags.add(*(Tag.objects.create(name=f"t{i}") for i in range(3)))
+    with CaptureQueriesContext(connection) as queries:
+        data = act(org.alice, conv, "resolve")
+    assert data["assignee_name"] == "Alice" and data["tags"] == ["t0", "t1", "t2"] and data["status"] == "resolved"
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    last_write = max(i for i, verb in enumerate(statements) if verb in ("INSERT", "UPDATE", "RELEASE"))
+    assert len(statements[last_write + 1:]) <= 2, statements

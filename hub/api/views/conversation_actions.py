@@ -33,6 +33,7 @@ from hub.api.serializers.conversations import (
     SnoozeSerializer,
     TagsSerializer,
     TransferSerializer,
+    with_related,
 )
 from hub.models import Conversation, RoutingQueue
 
@@ -53,7 +54,10 @@ class ConversationAction(AgentAPIView):
         body = self.get_serializer(data=request.data)
         body.is_valid(raise_exception=True)
         conversation = self.perform(conversation, body.validated_data)
-        return Response(ConversationSerializer(conversation).data)
+        # Read back with what the serializer shows (assignee and profile, team, tags) in two queries, rather
+        # than one lazy query per relation.
+        fresh = with_related(Conversation.objects.filter(pk=conversation.pk)).first()
+        return Response(ConversationSerializer(fresh or conversation).data)
 
 
 class Assign(ConversationAction):
