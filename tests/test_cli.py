@@ -225,3 +225,10 @@ def test_up_refuses_several_web_processes_in_the_embedded_mode(processes: str, m
     assert result.returncode == 1
     assert result.stderr.startswith(f"hub: {message}") and "Traceback" not in result.stderr
     assert "Preparing the database" not in result.stdout
+
+
+def test_up_refuses_a_web_process_without_request_threads() -> None:
+    result = run_hub("up", HUB_DATA_DIR=os.environ["HUB_DATA_DIR"], HUB_PORT="0", HUB_WEB_THREADS="0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("hub: HUB_WEB_THREADS must be at least 1, got 0"), result.stderr
+    assert "Preparing the database" not in result.stdout

@@ -89,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     in_process = settings.TASK_MODE == "inprocess"
     processes = args.processes if args.processes is not None else config.env_int("HUB_WEB_PROCESSES")
     check_processes(processes)
+    if settings.HUB_WEB_THREADS < 1:
+        raise CliError(f"HUB_WEB_THREADS must be at least 1, got {settings.HUB_WEB_THREADS}")
     check_port_free(host, port)
     if settings.TASK_MODE == "celery":
         check_broker()
