@@ -62,7 +62,11 @@ class SyncChainASGIHandler(ASGIHandler):
     view in one hop to a thread of the request pool (HUB_WEB_THREADS threads, each with its own persistent
     database connection). An asynchronous view still works, adapted by Django as WSGI does; the hub's are
     behind `NoMiddlewareASGIHandler`. With `HUB_REQUESTS_IN_THREAD_POOL` off (the tests: a request must see
-    the test's own transaction) the chain runs in Django's thread for the request instead."""
+    the test's own transaction) the chain runs in Django's thread for the request instead.
+
+    Django's per-request context stays: its thread still runs the request signals and reads a streamed
+    response (a file download is read whole there), so neither waits on, or holds up, the thread that every
+    websocket consumer's database work shares."""
 
     def __init__(self) -> None:
         BaseHandler.__init__(self)  # not ASGIHandler's: it builds the asynchronous chain
@@ -70,17 +74,6 @@ class SyncChainASGIHandler(ASGIHandler):
         self._pool: DatabaseSyncToAsync | None = None
         self.executor: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-
-    async def __call__(self, scope: dict[str, Any], receive: Callable[[], Awaitable[Any]],
-                       send: Callable[[Any], Awaitable[None]]) -> None:
-        if not settings.HUB_REQUESTS_IN_THREAD_POOL:
-            await super().__call__(scope, receive, send)  # Django's: a ThreadSensitiveContext per request
-            return
-        # Without the per-request context, Django's request_started/finished receivers run on the shared
-        # thread (microseconds), and the chain on the pool.
-        if scope["type"] != "http":
-            raise ValueError(f"only HTTP is served here, not {scope['type']}")
-        await self.handle(scope, receive, send)
 
     def _in_pool(self) -> DatabaseSyncToAsync:
         with self._pool_lock:
