@@ -43,35 +43,44 @@ def do_assign(actor: User | None, conversation: Conversation, assignee: User | N
               *, team: Team | None = None, reason: str = "manual") -> Conversation:
     """Assign (or with `assignee=None`, unassign) a conversation; optionally move it to `team`."""
     with transaction.atomic():
-        conv = _locked(conversation)
-        previous = conv.assignee_id
-        new_id = assignee.pk if assignee is not None else None
-        team_changed = team is not None and team.pk != conv.team_id
-        if previous == new_id and not team_changed:
-            return conv
-        now = timezone.now()
-        conv.assignee_id = new_id
-        if new_id is not None:
-            conv.assigned_at = now
-        if team_changed:
-            conv.team = team
-        if conv.status == Conversation.Status.RESOLVED and new_id is not None:
-            conv.status = Conversation.Status.OPEN
-        conv.save()
-        audit.record("conversation.assigned" if new_id else "conversation.unassigned", actor,
-                     conversation=conv, assignee=new_id, previous=previous, team=conv.team_id, reason=reason)
-        publish(schema.ConversationAssigned(conversation=conversation_data(conv), assignee_id=new_id,
-                                            previous_assignee_id=previous, team_id=conv.team_id,
-                                            by_id=actor.pk if actor else None),
-                conversation_audience(conv, previous), conversation_id=conv.pk, customer_id=conv.customer_id)
-        conv_id = conv.pk
-        if new_id is None and conv.status != Conversation.Status.RESOLVED:
-            transaction.on_commit(lambda: conversation_needs_agent.send(
-                sender=Conversation, conversation_id=conv_id, reason="unassigned"))
-        elif new_id is not None and reason != "routing":  # routing's own assignments: the router knows
-            assigned_to = new_id
-            transaction.on_commit(lambda: conversation_assigned.send(
-                sender=Conversation, conversation_id=conv_id, agent_id=assigned_to))
+        return assign_locked(actor, _locked(conversation), assignee, team=team, reason=reason)
+
+
+def assign_locked(actor: User | None, conv: Conversation, assignee: User | None, *, team: Team | None = None,
+                  reason: str = "manual") -> Conversation:
+    """do_assign's work, for a caller whose transaction already holds the conversation's row lock and read it
+    (with its customer) under that lock: routing's accept, which locks it with the offer's entry. Relocking
+    and reading it again there, in a savepoint, was a quarter of an accept's statements."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("assign_locked needs the transaction that locked the conversation")
+    previous = conv.assignee_id
+    new_id = assignee.pk if assignee is not None else None
+    team_changed = team is not None and team.pk != conv.team_id
+    if previous == new_id and not team_changed:
+        return conv
+    now = timezone.now()
+    conv.assignee_id = new_id
+    if new_id is not None:
+        conv.assigned_at = now
+    if team_changed:
+        conv.team = team
+    if conv.status == Conversation.Status.RESOLVED and new_id is not None:
+        conv.status = Conversation.Status.OPEN
+    conv.save()
+    audit.record("conversation.assigned" if new_id else "conversation.unassigned", actor,
+                 conversation=conv, assignee=new_id, previous=previous, team=conv.team_id, reason=reason)
+    publish(schema.ConversationAssigned(conversation=conversation_data(conv), assignee_id=new_id,
+                                        previous_assignee_id=previous, team_id=conv.team_id,
+                                        by_id=actor.pk if actor else None),
+            conversation_audience(conv, previous), conversation_id=conv.pk, customer_id=conv.customer_id)
+    conv_id = conv.pk
+    if new_id is None and conv.status != Conversation.Status.RESOLVED:
+        transaction.on_commit(lambda: conversation_needs_agent.send(
+            sender=Conversation, conversation_id=conv_id, reason="unassigned"))
+    elif new_id is not None and reason != "routing":  # routing's own assignments: the router knows
+        assigned_to = new_id
+        transaction.on_commit(lambda: conversation_assigned.send(
+            sender=Conversation, conversation_id=conv_id, agent_id=assigned_to))
     return conv
 
 

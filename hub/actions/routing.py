@@ -26,7 +26,7 @@ from django.utils import timezone
 from hub import audit
 from hub.actions import ActionError, calls
 from hub.actions.agents import do_set_presence
-from hub.actions.conversations import do_assign
+from hub.actions.conversations import assign_locked, do_assign
 from hub.events import schema
 from hub.events.payloads import conversation_data
 from hub.events.publish import publish
@@ -218,13 +218,12 @@ def do_route_assign(conversation_id: int, agent_id: int, queue_id: int | None,
 
 
 def _assign(entry: RoutingEntry, profile: AgentProfile, *, reason: str, now: dt.datetime) -> Conversation:
+    """The entry's conversation, locked and read with its customer by the caller, goes to the agent."""
     conv = entry.conversation
-    queue_id = entry.queue_id
+    conv.queue_id = entry.queue_id  # saved with the assignment
     entry.delete()
-    Conversation.objects.filter(pk=conv.pk).update(queue_id=queue_id)
-    conv.queue_id = queue_id
     AgentProfile.objects.filter(pk=profile.pk).update(last_routed_at=now, missed_offers=0)
-    return do_assign(None, conv, profile.user, reason=reason)
+    return assign_locked(None, conv, profile.user, reason=reason)
 
 
 def round_after_commit() -> None:
@@ -262,7 +261,10 @@ def _lock_open_offer(offer_id: int, agent: User | None = None) -> tuple[RoutingO
     offer = offers.filter(pk=offer_id).first()
     if offer is None:
         raise ActionError("no such offer", field="offer")
-    entry = (RoutingEntry.objects.select_for_update(no_key=True).select_related("conversation")
+    # The conversation is locked with its entry; its customer is read (an accepted offer's events name
+    # them) but not locked.
+    entry = (RoutingEntry.objects.select_for_update(no_key=True, of=("self", "conversation"))
+             .select_related("conversation__customer")
              .filter(pk=offer.conversation_id, state=RoutingEntry.State.OFFERED, offer_id=offer.pk).first())
     return offer, entry
 

@@ -89,6 +89,35 @@ def test_a_chat_is_offered_and_accepting_assigns_it() -> None:
         do_accept_offer(alice, offer.pk)
 
 
+def test_an_accept_reads_the_conversation_once_and_writes_it_once() -> None:
+    """The conversation is locked and read with the offer's entry; the assignment (with the queue it was
+    answered from) is one UPDATE, with no savepoint and no second read of the row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alice = agent("alice")
+    conv = chat()
+    offer = offer_of(conv)
+    with CaptureQueriesContext(connection) as queries:
+        do_accept_offer(alice, offer.pk)
+    sqls = [" ".join(q["sql"].split()) for q in queries.captured_queries]
+    sqls = sqls[:sqls.index("COMMIT")]  # the routing task that runs after the commit (sync in tests) reads it
+    reads = [s for s in sqls if s.startswith("SELECT") and 'FROM "hub_conversation"' in s]
+    writes = [s for s in sqls if s.startswith('UPDATE "hub_conversation"')]
+    assert reads == [] and len(writes) == 1, sqls  # read in the entry's join, written once
+    assert not any(s.startswith(("SAVEPOINT", "RELEASE")) for s in sqls), sqls
+    conv.refresh_from_db()
+    assert conv.assignee == alice and conv.queue_id is not None and conv.queue_id == offer.queue_id
+    assert conv.customer.display_name  # the events named them, read without a query of their own
+
+
+def test_assign_locked_refuses_to_run_outside_a_transaction() -> None:
+    from hub.actions.conversations import assign_locked
+
+    with pytest.raises(RuntimeError, match="needs the transaction"):
+        assign_locked(None, chat(), agent("alice"))
+
+
 def test_another_agents_offer_cannot_be_answered() -> None:
     agent("alice")
     bob = agent("bob", presence="away")
