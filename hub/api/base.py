@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from drf_spectacular.openapi import AutoSchema
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
@@ -15,6 +15,7 @@ from rest_framework.throttling import UserRateThrottle
 
 from hub.access import NotAnAgent
 from hub.api.permissions import IsAgent
+from hub.auth_backends import AgentTokenAuthentication
 
 
 class ResourceSchema(AutoSchema):
@@ -29,7 +30,7 @@ class AgentAPIView(GenericAPIView[Any]):
     schema = ResourceSchema()
     # Token first: a request with no credentials then answers 401 with `WWW-Authenticate: Token`, which
     # tells a script what is missing; the browser's session cookie is still accepted second.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [AgentTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAgent]
     throttle_classes = [UserRateThrottle]
 

@@ -104,3 +104,50 @@ def test_requests_are_throttled_per_user(org: Org, monkeypatch: pytest.MonkeyPat
     alice, bob = h.client_for(org.alice), h.client_for(org.bob)
     assert [alice.get("/api/v1/me/").status_code for _ in range(4)] == [200, 200, 200, 429]
     assert bob.get("/api/v1/me/").status_code == 200
+
+
+def _profile_lookups(queries: list[dict[str, str]]) -> list[str]:
+    """Queries that read an agent profile by its user on their own (not joined to the user's read)."""
+    return [q["sql"] for q in queries if q["sql"].startswith("SELECT")
+            and 'FROM "hub_agentprofile" WHERE "hub_agentprofile"."user_id" =' in q["sql"]]
+
+
+def test_a_token_request_reads_the_user_with_their_profile(org: Org) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_for('alice')}")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/conversations/").status_code == 200
+    assert _profile_lookups(queries.captured_queries) == []
+
+
+def test_a_session_request_reads_the_user_with_their_profile(org: Org) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = APIClient()
+    assert client.login(username="alice", password="pw-alice")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/conversations/").status_code == 200
+    assert _profile_lookups(queries.captured_queries) == []
+
+
+def test_a_session_signed_in_with_the_previous_backend_still_works(org: Org) -> None:
+    """Sessions name the backend that signed them in; those from before the hub's own stay valid."""
+    client = APIClient()
+    client.force_login(org.alice, backend="django.contrib.auth.backends.ModelBackend")
+    assert client.get("/api/v1/me/").json()["user"]["username"] == "alice"
+
+
+def test_an_inactive_users_token_is_401_with_the_reason(org: Org) -> None:
+    key = token_for("alice")
+    org.alice.is_active = False
+    org.alice.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 401 and response.json() == {"detail": "User inactive or deleted."}
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    assert client.get("/api/v1/me/").json() == {"detail": "Invalid token."}
