@@ -318,20 +318,21 @@ def _rounds(now: dt.datetime | None) -> int:
 def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:
     """A conversation entered (or re-entered) routing: it joins its queue, then a round runs."""
     now = timezone.now()
-    conv = Conversation.objects.select_related("customer").filter(pk=conversation_id).first()
-    if conv is None or conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
-        return 0
     queues = _queues()
     engine = _engine(queues)
-    try:
-        queue = engine.queue_for(contact_of(conv))
-    except RoutingError:
-        logger.warning("no queue takes conversation %s; it waits in the default queue", conversation_id)
-        queue = ensure_default_queue().engine_queue()
-    row = actions.do_enter_queue(conversation_id, queues[queue.id], out_of_hours=not queue.is_open(_ts(now)), now=now)
-    if row is None:
-        return route()  # assigned or resolved meanwhile: read as it is now
-    return route(event=_entered(row, conv))
+
+    def choose(conv: Conversation) -> tuple[RoutingQueue, bool]:
+        try:
+            queue = engine.queue_for(contact_of(conv))
+        except RoutingError:
+            logger.warning("no queue takes conversation %s; it waits in the default queue", conversation_id)
+            queue = ensure_default_queue().engine_queue()
+        return queues[queue.id], not queue.is_open(_ts(now))
+
+    arrived = actions.do_enter_chosen_queue(conversation_id, choose, now=now)
+    if arrived is None:
+        return 0  # assigned or resolved: whoever did that told routing
+    return route(event=_entered(*arrived))
 
 
 def _entered(row: RoutingEntry, conv: Conversation) -> Event:

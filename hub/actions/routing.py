@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -93,18 +94,33 @@ def do_enter_queue(conversation_id: int, queue: RoutingQueue, *, out_of_hours: b
                    now: dt.datetime | None = None) -> RoutingEntry | None:
     """The conversation needs an agent: it waits in `queue` (or, out of hours, for its opening, and the
     customer gets the queue's automatic answer once). Nothing happens when it is assigned, resolved, or
-    already routed."""
+    already routed (its entry is returned)."""
+    arrived = do_enter_chosen_queue(conversation_id, lambda conv: (queue, out_of_hours), now=now)
+    return arrived[0] if arrived is not None else None
+
+
+def do_enter_chosen_queue(conversation_id: int, choose: Callable[[Conversation], tuple[RoutingQueue, bool]],
+                          now: dt.datetime | None = None) -> tuple[RoutingEntry, Conversation] | None:
+    """do_enter_queue, with the queue (and whether it is out of hours) chosen by `choose` from the
+    conversation as read under its row lock, with its customer. Returns the entry and that conversation;
+    None when the conversation needs no agent (assigned or resolved)."""
     now = now or timezone.now()
     with transaction.atomic():
         _routing_transaction()
-        conv = Conversation.objects.select_for_update(no_key=True).filter(pk=conversation_id).first()
+        # One read for the lock, the queue's choice (team, channel, the customer's language and tier) and
+        # whether routing already has it: this runs for every new conversation.
+        conv = (Conversation.objects.select_for_update(no_key=True, of=("self",))
+                .select_related("customer", "routing").filter(pk=conversation_id).first())
         if conv is None or conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
             return None
-        existing = RoutingEntry.objects.filter(pk=conversation_id).first()
+        existing: RoutingEntry | None = getattr(conv, "routing", None)
         if existing is not None:
-            return existing
+            return existing, conv
+        queue, out_of_hours = choose(conv)
+        # A customer's first conversation has nobody who handled them before (counted at ingestion).
+        sticky = last_agent_of(conv) if conv.customer.conversations_count != 1 else None
         entry = RoutingEntry.objects.create(
-            conversation=conv, queue=queue, arrived_at=now, queue_since=now, sticky_agent_id=last_agent_of(conv),
+            conversation=conv, queue=queue, arrived_at=now, queue_since=now, sticky_agent_id=sticky,
             state=RoutingEntry.State.OUT_OF_HOURS if out_of_hours else RoutingEntry.State.WAITING)
         # The queue it waits in is the one its wallboard figures belong to, answered or not (docs/metrics.md).
         Conversation.objects.filter(pk=conv.pk).update(first_queued_at=conv.first_queued_at or now, queue=queue)
@@ -113,7 +129,7 @@ def do_enter_queue(conversation_id: int, queue: RoutingQueue, *, out_of_hours: b
             _answer_out_of_hours(conv, queue.out_of_hours_message)
             entry.out_of_hours_answered = True
             entry.save(update_fields=["out_of_hours_answered"])
-    return entry
+    return entry, conv
 
 
 def _answer_out_of_hours(conv: Conversation, text: str) -> None:

@@ -118,6 +118,38 @@ def test_assign_locked_refuses_to_run_outside_a_transaction() -> None:
         assign_locked(None, chat(), agent("alice"))
 
 
+def test_an_arrival_reads_the_conversation_once_and_a_first_contact_has_no_sticky_agent() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    conv = chat("new-visitor")  # nobody signed in: it waits
+    RoutingEntry.objects.filter(pk=conv.pk).delete()
+    with CaptureQueriesContext(connection) as queries:
+        adapter.conversation_needs_agent(conv.pk)
+    sqls = [" ".join(q["sql"].split()) for q in queries.captured_queries]
+    sqls = sqls[:sqls.index("COMMIT")]  # the arrival's transaction; its round follows
+    reads = [s for s in sqls if s.startswith("SELECT") and 'FROM "hub_conversation"' in s]
+    assert len(reads) == 1, sqls  # locked, with the customer and any routing entry
+    assert RoutingEntry.objects.get(pk=conv.pk).sticky_agent_id is None
+
+
+def test_a_returning_customer_waits_for_the_agent_who_last_handled_them(settings: Any) -> None:
+    settings.HUB_REOPEN_WINDOW_HOURS = 0  # a new conversation, not the first one reopened
+    alice = agent("alice")
+    first = chat("returning")
+    do_accept_offer(alice, offer_of(first).pk)
+    do_set_status(alice, Conversation.objects.get(pk=first.pk), "resolved")
+    do_set_presence(None, alice.agent, "away")  # type: ignore[attr-defined]
+    agent("bob", presence="away")
+    again = chat("returning", text="me again")
+    assert again.pk != first.pk
+    assert RoutingEntry.objects.get(pk=again.pk).sticky_agent_id == alice.pk
+    again_entry = RoutingEntry.objects.get(pk=again.pk)
+    RoutingEntry.objects.filter(pk=again.pk).delete()
+    adapter.conversation_needs_agent(again.pk)  # entering again reads the same
+    assert RoutingEntry.objects.get(pk=again.pk).sticky_agent_id == again_entry.sticky_agent_id
+
+
 def test_another_agents_offer_cannot_be_answered() -> None:
     agent("alice")
     bob = agent("bob", presence="away")
