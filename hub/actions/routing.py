@@ -70,17 +70,25 @@ def agent_record(profile: AgentProfile) -> AgentRecord:
     conversations assigned to them, plus their pending offer."""
     record = AgentRecord(profile.user_id, profile.presence, frozenset(), {}, dict(profile.capacity or {}),
                          0.0, 0.0, profile.missed_offers)
-    held = (Conversation.objects.filter(assignee_id=profile.user_id, status__in=ACTIVE_STATUSES)
-            .values_list("id", "channel"))
+    # One statement for both halves; it runs under the agent's lock in every offer and assignment.
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT id, channel, 0 FROM hub_conversation WHERE assignee_id = %s AND status IN (%s, %s) "
+            "UNION ALL SELECT e.conversation_id, c.channel, 1 FROM hub_routingentry e "
+            "JOIN hub_routingoffer o ON o.id = e.offer_id JOIN hub_conversation c ON c.id = e.conversation_id "
+            "WHERE e.state = %s AND o.agent_id = %s",
+            [profile.user_id, *ACTIVE_STATUSES, RoutingEntry.State.OFFERED, profile.user_id])
+        rows = cur.fetchall()
+    held = [(int(cid), str(channel)) for cid, channel, offered in rows if not offered]
     # As routing/adapter.load counts it: a voice conversation is exclusive only while its call lasts.
     for channel in calls.held_channels(held).values():
         record.load[channel] = record.load.get(channel, 0) + 1
         record.total += 1
-    for cid, channel in (RoutingEntry.objects.filter(state=RoutingEntry.State.OFFERED, offer__agent_id=profile.user_id)
-                         .values_list("conversation_id", "conversation__channel")):
-        record.load[channel] = record.load.get(channel, 0) + 1
-        record.total += 1
-        record.offer = cid
+    for cid, channel, offered in rows:
+        if offered:
+            record.load[channel] = record.load.get(channel, 0) + 1
+            record.total += 1
+            record.offer = int(cid)
     return record
 
 
