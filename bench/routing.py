@@ -4,7 +4,8 @@
    three queues with skills; a bulk round from a standing start, then a steady state where each step an
    agent finishes a conversation, accepts its offer, and a round runs.
 2. Database-backed latency from the ingest call of a web chat message (the conversation is queued) to the
-   `offer.created` frame at the offered agent's websocket, p50/p99, at a steady 100 assignments/s on
+   `offer.created` frame at the offered agent's websocket, p50/p99 after --warmup seconds (default 3; their
+   slowest is printed apart), at a steady 100 assignments/s on
    PostgreSQL with channels-redis, Daphne and a Celery worker running the routing rounds. 20 agents are
    connected (BENCH_AGENTS); each accepts every offer at once over its websocket and resolves the
    conversation through the API half a second later, so capacity frees up as in a real center.
@@ -45,7 +46,7 @@ assert _spec is not None and _spec.loader is not None
 _ingest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_ingest)
 PG_BENCH, REDIS = _ingest.PG_BENCH, _ingest.REDIS
-_env, _free_port, _recreate_pg = _ingest._env, _ingest._free_port, _ingest._recreate_pg
+_env, _recreate_pg = _ingest._env, _ingest._recreate_pg
 
 AGENTS_WS = int(os.environ.get("BENCH_AGENTS", "20"))
 
@@ -138,7 +139,8 @@ def child_load(worker: int, workers: int, rate: float, count: int, start: float)
     print(json.dumps({"late": late[0]}))
 
 
-def measure_latency(rate: float, seconds: float, search_worker: bool = True) -> dict[str, Any]:
+def measure_latency(rate: float, seconds: float, search_worker: bool = True, warmup_s: float = 3.0,
+                    servers: int = 1) -> dict[str, Any]:
     import redis as redis_lib
 
     _recreate_pg()
@@ -153,12 +155,18 @@ def measure_latency(rate: float, seconds: float, search_worker: bool = True) -> 
     if setup.returncode:
         raise SystemExit(f"setup failed: {err}")
     creds = json.loads(out.strip().splitlines()[-1])
-    port = _free_port()
     server_env = {**env, "HUB_LOG_LEVEL": os.environ.get("BENCH_SERVER_LOG_LEVEL", "WARNING")}
+    import socket
+
+    # `servers` web processes on one listening socket, as `hub up --processes N` runs them (the hub's own
+    # child command), the kernel handing each connection, websocket or request, to one of them.
+    listener = socket.create_server(("127.0.0.1", 0), backlog=2048)
+    port = listener.getsockname()[1]
     with open(os.environ.get("BENCH_SERVER_LOG", os.devnull), "w") as server_log:
-        server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                   "hub.asgi:application"], env=server_env, stdout=subprocess.DEVNULL,
-                                  stderr=server_log, text=True)
+        web = [subprocess.Popen([sys.executable, "-m", "hub.cli", "_serve-fd", str(listener.fileno()),
+                                 "--no-access-log"], env=server_env, pass_fds=(listener.fileno(),),
+                                stdout=subprocess.DEVNULL, stderr=server_log, text=True)
+               for _ in range(servers)]
         # Two workers as docs/operations.md suggests: routing and the rest on the default queue, the search
         # indexer on its own (with one worker for both, rounds waited behind index writes).
         workers = [subprocess.Popen([sys.executable, "-m", "hub.cli", "worker", "--pool=solo", "-Q", queue,
@@ -166,28 +174,26 @@ def measure_latency(rate: float, seconds: float, search_worker: bool = True) -> 
                                     stderr=server_log, text=True)
                    for queue in ("celery", "search") if queue == "celery" or search_worker]
         try:
-            return asyncio.run(_latency_run(port, creds, rate, seconds, env))
+            return asyncio.run(_latency_run(port, creds, rate, seconds, env, warmup_s))
         finally:
-            for worker in workers:
-                worker.terminate()
+            for proc in (*workers, *web):
+                proc.terminate()
                 try:
-                    worker.wait(10)
+                    proc.wait(10)
                 except subprocess.TimeoutExpired:
-                    worker.kill()
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()  # busy finishing routing rounds in its background thread
+                    proc.kill()
+            listener.close()
 
 
 async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seconds: float,
-                       env: dict[str, str]) -> dict[str, Any]:
+                       env: dict[str, str], warmup_s: float) -> dict[str, Any]:
     import aiohttp
 
     await _ingest.wait_for_port(port)
     total = int(rate * seconds)
-    warmup = int(rate)
+    # Not measured: the first seconds of a freshly started server (its request threads open their database
+    # connections, the first resolves arrive half a second in), which a running center is long past.
+    warmup = int(rate * warmup_s)
     latencies: list[float] = []
     done = asyncio.Event()
     resolves: list[asyncio.Task[None]] = []
@@ -256,11 +262,13 @@ async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seco
     for called, got in ordered[warmup:]:
         latencies.append(got - called)
     ms = sorted(x * 1000 for x in latencies)
+    first = sorted((got - called) * 1000 for called, got in ordered[:warmup])
     span = ordered[-1][0] - ordered[0][0] if len(ordered) > 1 else 1.0
     return {"offers": len(received), "measured": len(ms), "achieved_rate": round(len(ordered) / span, 1),
             "p50_ms": round(statistics.median(ms), 2) if ms else None,
             "p99_ms": round(ms[max(0, int(len(ms) * 0.99) - 1)], 2) if ms else None,
             "max_ms": round(ms[-1], 2) if ms else None, "late_sends": late,
+            "warmup_max_ms": round(first[-1], 2) if first else None,
             # Every process on the machine (the server, worker, load, PostgreSQL, Redis and this client):
             # what one conversation costs the two cores, so the rate they can carry at most.
             "cpu_ms_per_conversation": round((busy_after - busy_before) * 1000 / max(1, offers_after - offers_before),
@@ -279,6 +287,10 @@ def main() -> None:
     parser.add_argument("--only", choices=["engine", "latency"])
     parser.add_argument("--rate", type=float, default=100.0, help="assignments per second in the latency run")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the latency run")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="web processes on one socket, as `hub up --processes N` runs them (default 1)")
+    parser.add_argument("--warmup", type=float, default=3.0,
+                        help="seconds of arrivals at the start left out of the figures (default 3)")
     parser.add_argument("--no-search-worker", action="store_true",
                         help="leave the search indexer's queue unserved: routing alone on the two cores (the "
                              "indexer's runs, about 250 ms each, are a core's worth beside it)")
@@ -292,10 +304,13 @@ def main() -> None:
               f"finish, round) -> {r['steady_per_s']:,.0f} decisions/s")
     if args.only in (None, "latency"):
         print(f"\n# Queued-to-offer-frame latency at {args.rate:g} assignments/s for {args.seconds:g} s "
-              f"(PostgreSQL, channels-redis, Daphne, {AGENTS_WS} agents accepting at once, resolving 0.5 s later)")
-        r = measure_latency(args.rate, args.seconds, search_worker=not args.no_search_worker)
+              f"(PostgreSQL, channels-redis, {args.servers} web process(es), {AGENTS_WS} agents accepting at once, "
+              "resolving 0.5 s later)")
+        r = measure_latency(args.rate, args.seconds, search_worker=not args.no_search_worker, warmup_s=args.warmup,
+                            servers=args.servers)
         print(f"achieved {r['achieved_rate']} conversations/s, {r['offers']} offers, {r['measured']} measured: "
-              f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms; sends late by > 50 ms: "
+              f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms (in the {args.warmup:g} s "
+              f"warm-up: max {r['warmup_max_ms']} ms); sends late by > 50 ms: "
               f"{r['late_sends']}; machine CPU per conversation {r['cpu_ms_per_conversation']} ms "
               f"({os.cpu_count()} cores)")
 
