@@ -22,7 +22,10 @@ MAX_TAGS = 50
 
 
 def _locked(conversation: Conversation) -> Conversation:
-    return Conversation.objects.select_for_update(no_key=True).select_related("customer").get(pk=conversation.pk)
+    # With what every event about it names (hub/events/payloads.conversation_data): the customer, and the
+    # tags, which the API's answer then shows without reading them again.
+    return (Conversation.objects.select_for_update(no_key=True).select_related("customer").prefetch_related("tags")
+            .get(pk=conversation.pk))
 
 
 def _updated(conv: Conversation, changed: list[str], *extra_recipients: int | None) -> None:

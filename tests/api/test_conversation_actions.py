@@ -139,9 +139,16 @@ def test_assigning_a_user_who_is_not_an_agent_is_400(org: Org, conv: Conversatio
     assert response.status_code == 400 and response.json() == {"assignee": ["no such active agent"]}
 
 
-def test_the_answer_reads_the_conversation_back_in_a_fixed_number_of_queries(org: Org, conv: Conversation) -> None:
-    """After the action, its answer used to read the team, the assignee, their profile and the tags one lazy
-    query each."""
+def _after_last_write(queries: list[dict[str, str]]) -> list[str]:
+    statements = [q["sql"] for q in queries]
+    last_write = max(i for i, sql in enumerate(statements) if sql.split()[0].upper() in ("INSERT", "UPDATE", "RELEASE"))
+    return statements[last_write + 1:]
+
+
+def test_the_answer_reads_only_what_the_action_did_not(org: Org, conv: Conversation) -> None:
+    """The action read the conversation under its lock with the customer and the tags, and the assignee is
+    the agent acting: the answer reads only the team. (It used to read the team, the assignee, their
+    profile and the tags one lazy query each; then the whole conversation again, joined.)"""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -152,6 +159,18 @@ def test_the_answer_reads_the_conversation_back_in_a_fixed_number_of_queries(org
     with CaptureQueriesContext(connection) as queries:
         data = act(org.alice, conv, "resolve")
     assert data["assignee_name"] == "Alice" and data["tags"] == ["t0", "t1", "t2"] and data["status"] == "resolved"
-    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
-    last_write = max(i for i, verb in enumerate(statements) if verb in ("INSERT", "UPDATE", "RELEASE"))
-    assert len(statements[last_write + 1:]) <= 2, statements
+    assert data["team_name"] == conv.team.name and data["customer_name"] == conv.customer.display_name
+    after = _after_last_write(queries.captured_queries)
+    assert len(after) == 1 and 'FROM "hub_team"' in after[0], after
+
+
+def test_the_answer_names_another_assignee_and_fresh_tags(org: Org, conv: Conversation) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    act(org.alice, conv, "assign", {"assignee": org.bob.pk})
+    with CaptureQueriesContext(connection) as queries:
+        data = act(org.alice, conv, "tags", {"tags": ["vip", "billing"]})
+    assert data["assignee_name"] == org.bob.agent.display_name and data["tags"] == ["billing", "vip"]
+    # The team, bob and his profile, and the tags again: setting them dropped the ones read with the lock.
+    assert len(_after_last_write(queries.captured_queries)) <= 4
