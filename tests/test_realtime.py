@@ -3,6 +3,7 @@ pub/sub layer the hub runs on Redis)."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -184,6 +185,35 @@ async def test_a_push_that_overtakes_an_earlier_one_waits_for_it_without_reading
     assert reads == []
     assert await comm.receive_nothing(timeout=web.consumers.REORDER_WAIT * 2)
     assert reads == []
+    await comm.disconnect()
+
+
+async def test_a_push_carries_the_event_encoded_once_and_the_earlier_shape_still_arrives(layer: str) -> None:
+    """The publisher encodes each event once for all its recipients; every connection frames that text as
+    it is. A process of an earlier version pushes the event as a dict: it is delivered the same."""
+    from channels.layers import get_channel_layer
+
+    agent = await make_agent("erin")
+    comm, hello = await connect(agent)
+    layer_ = get_channel_layer()
+    sent: list[dict[str, Any]] = []
+    real_group_send = layer_.group_send
+
+    async def recorded(group: str, message: dict[str, Any]) -> None:
+        sent.append(message)
+        await real_group_send(group, message)
+
+    with mock.patch.object(layer_, "group_send", recorded):
+        await ingest("hello there")
+        frames = await receive_events(comm, 2)
+    pushes = [m for m in sent if m["type"] == "hub.event"]
+    assert pushes and all(isinstance(m["event_json"], str) and "event" not in m for m in pushes)
+    assert [json.loads(m["event_json"]) for m in pushes[:2]] == [fr["event"] for fr in frames]
+    seq = hello["seq"] + 3
+    event = {**frames[1]["event"], "message": {**frames[1]["event"]["message"], "text": "from an older process"}}
+    await real_group_send(f"agent-{agent.pk}", {"type": "hub.event", "seqs": {str(agent.pk): seq}, "event": event})
+    frame = await comm.receive_json_from(timeout=5)
+    assert frame == {"type": "event", "seq": seq, "event": event}
     await comm.disconnect()
 
 

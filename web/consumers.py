@@ -146,7 +146,7 @@ class AgentConsumer(JsonSocket):
         super().__init__(*args, **kwargs)
         # Events that arrived ahead of their turn, by sequence number, and the timer that gives up on the
         # missing ones (REORDER_WAIT).
-        self.held: dict[int, dict[str, Any]] = {}
+        self.held: dict[int, str] = {}  # the event's JSON text, by sequence number
         self.gap_timer: asyncio.Task[None] | None = None
         # Typing: per conversation, when its permission was checked (and the answer), and the last
         # typing:true relayed; the ids of typing messages already forwarded (one arrives through each
@@ -225,24 +225,30 @@ class AgentConsumer(JsonSocket):
         seq = int(mine)
         if seq <= self.last_sent or seq in self.held:
             return  # already sent (during catch-up, or through another group), or already waiting
+        # Encoded once by the publisher for every recipient (a process of an earlier version sends the dict).
+        event_json = message.get("event_json") or json.dumps(message["event"])
         if seq > self.last_sent + 1:
             # An earlier event's push is late or was lost. It is committed: wait a moment for its push, and
             # read it from the database if it does not come (hub_gap).
-            self.held[seq] = message["event"]
+            self.held[seq] = event_json
             if len(self.held) > REORDER_HELD_MAX:
                 await self.hub_gap({})
             elif self.gap_timer is None:
                 self.gap_timer = asyncio.create_task(self._gap_after_wait())
             return
-        await self.send_json({"type": "event", "seq": seq, "event": message["event"]})
-        self.last_sent = seq
+        await self._send_event(seq, event_json)
         await self._send_held()
+
+    async def _send_event(self, seq: int, event_json: str) -> None:
+        # The frame around the event's text as send_json would write it, without decoding and encoding the
+        # event again for each of its recipients.
+        await self.send(text_data=f'{{"type": "event", "seq": {seq}, "event": {event_json}}}')
+        self.last_sent = seq
 
     async def _send_held(self) -> None:
         while self.last_sent + 1 in self.held:
             seq = self.last_sent + 1
-            await self.send_json({"type": "event", "seq": seq, "event": self.held.pop(seq)})
-            self.last_sent = seq
+            await self._send_event(seq, self.held.pop(seq))
         if not self.held:
             self._stop_gap_timer()
 

@@ -196,11 +196,13 @@ def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]], groups:
         return
     # Per event, every recipient's number, keyed by user id as text (msgpack and JSON both keep it).
     per_event = [{str(uid): user_seqs[i] for uid, user_seqs in seqs.items()} for i in range(len(payloads))]
+    # Encoded here once, not by each receiving connection (web/consumers.py sends the text as it is).
+    texts = [json.dumps(payload) for payload in payloads] if seqs else []
 
     async def push_group(group: str) -> None:
-        for numbers, payload in zip(per_event, payloads, strict=True):  # a group's events stay in order
+        for numbers, text in zip(per_event, texts, strict=True):  # a group's events stay in order
             try:
-                await layer.group_send(group, {"type": "hub.event", "seqs": numbers, "event": payload})
+                await layer.group_send(group, {"type": "hub.event", "seqs": numbers, "event_json": text})
             except Exception:
                 logger.exception("realtime push to %s failed", group)
 
