@@ -43,3 +43,14 @@ def _check_connections(**kwargs: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@signals.worker_ready.connect(dispatch_uid="hub.celery.freeze_ready")
+@signals.worker_process_init.connect(dispatch_uid="hub.celery.freeze_child")
+def _freeze_startup_objects(**kwargs: Any) -> None:
+    # The solo pool runs tasks in the process that says it is ready; prefork runs them in children. In both,
+    # full garbage collections then skip what start-up created (hub/gc_freeze.py): a long pause delays every
+    # routing round behind it.
+    from hub.gc_freeze import freeze_after_startup
+
+    freeze_after_startup()

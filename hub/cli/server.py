@@ -115,6 +115,9 @@ def _run_daphne(endpoints: list[str], *, on_ready: Callable[[], None], access_lo
         ready_callable=on_ready,
         verbosity=1,
     )
+    from hub.gc_freeze import freeze_after_startup
+
+    freeze_after_startup()
     server.run()
     if server.abort_start:
         raise CliError(server.listen_failure or failure)
