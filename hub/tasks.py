@@ -84,6 +84,13 @@ def routing_resolved(conversation_id: int) -> int:
 
 
 @app.task
+def routing_changed(conversation_id: int) -> int:
+    from routing.adapter import conversation_changed
+
+    return conversation_changed(conversation_id)
+
+
+@app.task
 def routing_presence(user_id: int, presence: str) -> int:
     from routing.adapter import agent_presence_changed
 

@@ -44,7 +44,7 @@ from routing.core import (
     Released,
     RoutingError,
 )
-from routing.live import Declined, EnteredQueue, Event, Held, LeftRouting, LiveEngine, Reload
+from routing.live import ContactChanged, Declined, EnteredQueue, Event, Held, LeftRouting, LiveEngine, Reload
 
 logger = logging.getLogger(__name__)
 
@@ -131,8 +131,8 @@ def load(now: dt.datetime, extra_agents: Iterable[int] = ()) -> Engine:
         queue_id = row["queue_id"] if row["queue_id"] in queues else None
         engine.restore(Entry(contact, queue_id, 0.0, ASSIGNED, agent_id=row["assignee_id"]))
     for e in entries:
-        if e["conversation__assignee_id"] is not None or e["conversation__status"] == Conversation.Status.RESOLVED:
-            actions.do_leave_routing(e["conversation_id"], now)  # answered or closed without routing
+        if e["conversation__assignee_id"] is not None or e["conversation__status"] not in actions.ACTIVE_STATUSES:
+            actions.do_leave_routing(e["conversation_id"], now)  # answered, closed or snoozed without routing
             continue
         contact = Contact(e["conversation_id"], e["conversation__channel"], _ts(e["arrived_at"]),
                           team_id=e["conversation__team_id"], language=e["conversation__customer__language"] or "",
@@ -338,14 +338,18 @@ def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:
 def _entered(row: RoutingEntry, conv: Conversation) -> Event:
     if row.state == RoutingEntry.State.OFFERED:
         return Reload()  # a repeat of a conversation offered meanwhile: the offer is read from the database
-    customer = conv.customer
-    contact = Contact(conv.pk, conv.channel, _ts(row.arrived_at), team_id=conv.team_id,
-                      language=customer.language or "", priority=conv.priority, tier=customer.value_tier,
-                      escalated=conv.escalated)
+    contact = _contact(row, conv)
     state = OUT_OF_HOURS if row.state == RoutingEntry.State.OUT_OF_HOURS else WAITING
     return EnteredQueue(Entry(contact, row.queue_id, _ts(row.queue_since), state,
                               declined={int(k): float(v) for k, v in (row.declined or {}).items()},
                               sticky_agent=row.sticky_agent_id))
+
+
+def _contact(row: RoutingEntry, conv: Conversation) -> Contact:
+    customer = conv.customer
+    return Contact(conv.pk, conv.channel, _ts(row.arrived_at), team_id=conv.team_id,
+                   language=customer.language or "", priority=conv.priority, tier=customer.value_tier,
+                   escalated=conv.escalated)
 
 
 def conversation_resolved(conversation_id: int) -> int:
@@ -358,11 +362,28 @@ def conversation_assigned(conversation_id: int, agent_id: int) -> int:
     up, and a ringing offer of it, or the agent's own, no longer blocks anything."""
     row = Conversation.objects.filter(pk=conversation_id).values("channel", "queue_id", "assignee_id",
                                                                   "status").first()
-    if row is None or row["status"] == Conversation.Status.RESOLVED:
+    if row is None or row["status"] not in actions.ACTIVE_STATUSES:  # resolved or snoozed: no load
         return route(event=LeftRouting(conversation_id))
     if row["assignee_id"] != agent_id:
         return route()  # assigned again since: a later event tells of that
     return route(event=Held(conversation_id, agent_id, row["channel"], row["queue_id"]))
+
+
+def conversation_changed(conversation_id: int) -> int:
+    """Something routing reads of the conversation changed (routing/signals.py conversation_changed). The
+    engine is told how the conversation stands now, so these tasks may run late, twice or out of order."""
+    conv = Conversation.objects.select_related("customer", "routing").filter(pk=conversation_id).first()
+    if conv is None or conv.status == Conversation.Status.RESOLVED:
+        return conversation_resolved(conversation_id)
+    if conv.status not in actions.ACTIVE_STATUSES:  # snoozed: out of the line, and no agent's load
+        actions.do_leave_routing(conversation_id)
+        return route(event=LeftRouting(conversation_id))
+    if conv.assignee_id is not None:
+        return route(event=Held(conversation_id, conv.assignee_id, conv.channel, conv.queue_id))
+    entry: RoutingEntry | None = getattr(conv, "routing", None)
+    if entry is None:
+        return conversation_needs_agent(conversation_id, "woken")
+    return route(event=ContactChanged(_contact(entry, conv)))
 
 
 def offer_declined(conversation_id: int, agent_id: int) -> int:

@@ -3,9 +3,9 @@
 Rebuilding the engine from the database costs every round several queries and a walk over every waiting
 conversation and signed-in agent; at a hundred arrivals a second that was most of a core
 (docs/PERFORMANCE.md). So the process that runs rounds keeps the engine it built and tells it, event by
-event, what changed since: a conversation entered a queue, left routing, was assigned, or an offer was
-declined. Each event is recorded in the database first (by the action that caused it); the engine only
-learns of it.
+event, what changed since: a conversation entered a queue, left routing (resolved or snoozed), was
+assigned, moved in line (its priority changed), or an offer was declined. Each event is recorded in the
+database first (by the action that caused it); the engine only learns of it.
 
 The kept engine is trusted only while nothing else could have changed what it knows:
 
@@ -63,11 +63,18 @@ class Declined:
 
 
 @dataclass(frozen=True)
+class ContactChanged:
+    """What orders the conversation in line changed (priority, escalation, its customer's tier or language)."""
+
+    contact: Contact
+
+
+@dataclass(frozen=True)
 class Reload:
     """Something changed that only a reload reads exactly (presence, configuration, the periodic tick)."""
 
 
-Event = EnteredQueue | LeftRouting | Held | Declined | Reload
+Event = EnteredQueue | LeftRouting | Held | Declined | ContactChanged | Reload
 
 
 def apply_event(engine: Engine, event: Event, now: float) -> bool:
@@ -104,6 +111,12 @@ def apply_event(engine: Engine, event: Event, now: float) -> bool:
                 queue_id = event.queue_id if event.queue_id in engine.queues else None
                 engine.restore(Entry(Contact(event.conversation_id, event.channel, 0.0), queue_id, 0.0, ASSIGNED,
                                      agent_id=event.agent_id))
+        elif isinstance(event, ContactChanged):
+            current = engine.entries.get(event.contact.id)
+            if current is None:
+                return False  # not routed here yet, or routed from a reload this engine missed
+            if current.state != ASSIGNED:
+                engine.update_contact(event.contact)
         elif isinstance(event, Declined):
             current = engine.entries.get(event.conversation_id)
             if current is not None and current.state == OFFERED and current.agent_id == event.agent_id:

@@ -37,6 +37,10 @@ def _declined(sender: Any, conversation_id: int, agent_id: int, **kwargs: Any) -
     _enqueue("routing_declined", conversation_id, agent_id)
 
 
+def _changed(sender: Any, conversation_id: int, **kwargs: Any) -> None:
+    _enqueue("routing_changed", conversation_id)
+
+
 def _call_ended(sender: Any, conversation_id: int, **kwargs: Any) -> None:
     _enqueue("routing_tick", time.time())  # whether a call holds its agent is read by a reload
 
@@ -48,3 +52,4 @@ def connect() -> None:
     signals.conversation_assigned.connect(_assigned, dispatch_uid="routing.assigned")
     signals.offer_declined.connect(_declined, dispatch_uid="routing.declined")
     signals.call_ended.connect(_call_ended, dispatch_uid="routing.call_ended")
+    signals.conversation_changed.connect(_changed, dispatch_uid="routing.changed")

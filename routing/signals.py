@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
-# conversation_id: int, reason: "new" | "reopened" | "customer_message" | "transferred" | "unassigned"
+# conversation_id: int, reason: "new" | "reopened" | "transferred" | "unassigned" | "woken"
 conversation_needs_agent = Signal()
 # conversation_id: int
 conversation_resolved = Signal()
@@ -21,3 +21,8 @@ conversation_assigned = Signal()
 offer_declined = Signal()
 # conversation_id: int (a call in it ended: whether it holds its agent exclusively is read again)
 call_ended = Signal()
+# conversation_id: int. Something routing reads of a conversation changed while it stays unresolved: it was
+# snoozed or woken (a snoozed conversation waits for its time, not for an agent, and holds no capacity), or
+# reopened with its agent, or its priority, escalation, or its customer's tier or language changed. Routing
+# reads the conversation as it is when it acts, so these may arrive in any order and more than once.
+conversation_changed = Signal()

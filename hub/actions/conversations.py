@@ -16,7 +16,12 @@ from hub.events.payloads import conversation_data, note_data
 from hub.events.publish import conversation_audience, publish
 from hub.models import Conversation, Note, Tag, Team
 from hub.sanitize import bound_text
-from routing.signals import conversation_assigned, conversation_needs_agent, conversation_resolved
+from routing.signals import (
+    conversation_assigned,
+    conversation_changed,
+    conversation_needs_agent,
+    conversation_resolved,
+)
 
 MAX_TAGS = 50
 
@@ -26,6 +31,12 @@ def _locked(conversation: Conversation) -> Conversation:
     # tags, which the API's answer then shows without reading them again.
     return (Conversation.objects.select_for_update(no_key=True).select_related("customer").prefetch_related("tags")
             .get(pk=conversation.pk))
+
+
+def routing_changed_after_commit(conversation_id: int) -> None:
+    """Tell routing, once this transaction commits, that something it reads of the conversation changed
+    (routing/signals.py conversation_changed)."""
+    transaction.on_commit(lambda: conversation_changed.send(sender=Conversation, conversation_id=conversation_id))
 
 
 def _updated(conv: Conversation, changed: list[str], *extra_recipients: int | None) -> None:
@@ -131,6 +142,11 @@ def do_set_status(actor: User | None, conversation: Conversation, status: str, *
         elif previous == Conversation.Status.RESOLVED and conv.assignee_id is None:
             transaction.on_commit(lambda: conversation_needs_agent.send(
                 sender=Conversation, conversation_id=conv_id, reason="reopened"))
+        elif (status != previous and Conversation.Status.SNOOZED in (status, previous)) \
+                or previous == Conversation.Status.RESOLVED:
+            # Snoozed or woken (a snoozed conversation leaves the line and frees its agent's room), or
+            # reopened with its agent (whose load goes up); open <-> pending changes nothing routing reads.
+            routing_changed_after_commit(conv_id)
     return conv
 
 
@@ -180,6 +196,7 @@ def do_set_priority(actor: User, conversation: Conversation, *, priority: int | 
         audit.record("conversation.priority", actor, conversation=conv, priority=conv.priority,
                      escalated=conv.escalated)
         _updated(conv, changed)
+        routing_changed_after_commit(conv.pk)  # a waiting conversation moves in line
     return conv
 
 

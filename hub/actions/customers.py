@@ -13,9 +13,21 @@ from django.utils import timezone
 
 from hub import audit
 from hub.actions import ActionError
+from hub.actions.conversations import routing_changed_after_commit
 from hub.events import schema
 from hub.events.publish import publish
-from hub.models import AgentProfile, Attachment, Change, Conversation, Customer, CustomerMerge, Identity, Message, Tag
+from hub.models import (
+    AgentProfile,
+    Attachment,
+    Change,
+    Conversation,
+    Customer,
+    CustomerMerge,
+    Identity,
+    Message,
+    RoutingEntry,
+    Tag,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +43,13 @@ def _audience(*customers: Customer) -> set[int]:
         q |= Q(role=AgentProfile.Role.AGENT)  # a conversation with no team is everyone's
     ids = set(AgentProfile.objects.filter(q).values_list("user_id", flat=True))
     return ids | {assignee for _, assignee in rows if assignee is not None}
+
+
+def _tell_routing(*customers: Customer) -> None:
+    """The customers' tier or language changed: their conversations waiting for an agent move in line."""
+    for conversation_id in RoutingEntry.objects.filter(conversation__customer__in=customers).values_list(
+            "conversation_id", flat=True):
+        routing_changed_after_commit(conversation_id)
 
 
 def do_update_customer(actor: User, customer: Customer, changes: dict[str, Any],
@@ -55,6 +74,8 @@ def do_update_customer(actor: User, customer: Customer, changes: dict[str, Any],
         c.save()
         audit.record("customer.updated", actor, customer=c, changed=changed)
         publish(schema.CustomerUpdated(customer_id=c.pk, changed=changed), _audience(c), customer_id=c.pk)
+        if {"value_tier", "language"} & set(changed):
+            _tell_routing(c)
     return c
 
 
@@ -106,6 +127,7 @@ def do_merge_customers(actor: User, source: Customer, target: Customer) -> Custo
         publish(schema.CustomersMerged(merge_id=merge.pk, source_id=src.pk, target_id=dst.pk, undone=False,
                                        conversation_ids=conversation_ids),
                 _audience(dst), customer_id=dst.pk)
+        _tell_routing(dst)
     return merge
 
 
@@ -137,6 +159,7 @@ def do_unmerge(actor: User, merge: CustomerMerge) -> CustomerMerge:
         publish(schema.CustomersMerged(merge_id=m.pk, source_id=src.pk, target_id=dst.pk, undone=True,
                                        conversation_ids=list(m.conversation_ids)),
                 _audience(src, dst), customer_id=src.pk)
+        _tell_routing(src, dst)
     return m
 
 

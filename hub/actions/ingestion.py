@@ -30,7 +30,7 @@ from hub.events.publish import conversation_audience, publish, publish_many
 from hub.identities import normalize_address
 from hub.models import Attachment, ChannelAccount, Conversation, Customer, Identity, Message, ThreadKey
 from hub.sanitize import bound_text, sanitize_html
-from routing.signals import call_ended, conversation_needs_agent
+from routing.signals import call_ended, conversation_changed, conversation_needs_agent
 
 logger = logging.getLogger(__name__)
 
@@ -146,11 +146,17 @@ def _ingest(account: ChannelAccount, inbound: InboundMessage, address: str, kind
     publish_many(events, conversation_audience(conversation), conversation_id=conversation.pk,
                  customer_id=customer.pk)
 
-    if how in ("created", "reopened", "woken") and not inbound.is_auto_reply:
-        reason = {"created": "new", "reopened": "reopened", "woken": "customer_message"}[how]
-        conv_id = conversation.pk
+    conv_id = conversation.pk
+    if inbound.is_auto_reply:
+        pass  # an out-of-office note or a bounce never asks for an agent (nor wakes or reopens anything)
+    elif how == "created" or (how == "reopened" and conversation.assignee_id is None):
+        reason = "new" if how == "created" else "reopened"
         transaction.on_commit(lambda: conversation_needs_agent.send(
             sender=Conversation, conversation_id=conv_id, reason=reason))
+    elif how in ("reopened", "woken"):
+        # Back with its agent (whose load goes up again), or out of a snooze: a snoozed conversation was
+        # out of the line, and routing puts it back if it has no agent.
+        transaction.on_commit(lambda: conversation_changed.send(sender=Conversation, conversation_id=conv_id))
     return IngestResult(message, created=True, conversation_created=created, reopened=reopened)
 
 

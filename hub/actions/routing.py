@@ -41,6 +41,13 @@ ACCEPT_GRACE = dt.timedelta(seconds=2)
 ACTIVE_STATUSES = (Conversation.Status.OPEN, Conversation.Status.PENDING)
 
 
+def needs_agent(conv: Conversation) -> bool:
+    """Whether routing should find the conversation an agent: nobody holds it, and it is neither resolved
+    nor snoozed (a snoozed conversation waits for its time; the customer writing, or the time coming, wakes
+    it)."""
+    return conv.assignee_id is None and conv.status in ACTIVE_STATUSES
+
+
 @dataclass(frozen=True)
 class OfferAnswer:
     offer: RoutingOffer
@@ -119,7 +126,7 @@ def do_enter_chosen_queue(conversation_id: int, choose: Callable[[Conversation],
         # whether routing already has it: this runs for every new conversation.
         conv = (Conversation.objects.select_for_update(no_key=True, of=("self",))
                 .select_related("customer", "routing").filter(pk=conversation_id).first())
-        if conv is None or conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
+        if conv is None or not needs_agent(conv):
             return None
         existing: RoutingEntry | None = getattr(conv, "routing", None)
         if existing is not None:
@@ -183,8 +190,8 @@ def _lock_routable(conversation_id: int) -> RoutingEntry | None:
     # With its customer: the offer's event names them.
     conv = Conversation.objects.select_for_update(no_key=True, of=("self",)).select_related("customer").get(
         pk=conversation_id)
-    if conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
-        entry.delete()  # answered or closed by other means meanwhile
+    if not needs_agent(conv):
+        entry.delete()  # answered, closed or snoozed by other means meanwhile
         return None
     entry.conversation = conv
     return entry
@@ -302,6 +309,8 @@ def do_accept_offer(agent: User, offer_id: int, now: dt.datetime | None = None) 
             raise ActionError(f"this offer is no longer open ({offer.outcome})", field="offer")
         if now > offer.expires_at + ACCEPT_GRACE:
             raise ActionError("this offer has expired", field="offer")
+        if not needs_agent(entry.conversation):  # snoozed or resolved before routing withdrew the offer
+            raise ActionError("this conversation no longer needs an agent", field="offer")
         profile = (AgentProfile.objects.select_for_update(no_key=True, of=("self",)).select_related("user")
                    .get(user=agent))
         # Every write first, the events last: publishing locks the change counter that every other writer
@@ -363,8 +372,7 @@ def do_withdraw_offer(offer_id: int, now: dt.datetime | None = None) -> bool:
         if offer.outcome != RoutingOffer.Outcome.PENDING:
             return False
         if entry is not None:
-            conv = entry.conversation
-            if conv.assignee_id is not None or conv.status == Conversation.Status.RESOLVED:
+            if not needs_agent(entry.conversation):
                 entry.delete()
             else:
                 _back_in_line(entry, offer, declined=False, now=now)
@@ -373,8 +381,9 @@ def do_withdraw_offer(offer_id: int, now: dt.datetime | None = None) -> bool:
 
 
 def do_leave_routing(conversation_id: int, now: dt.datetime | None = None) -> bool:
-    """The conversation no longer needs an agent (resolved, assigned by hand): its entry goes, and a
-    pending offer of it is withdrawn."""
+    """The conversation no longer needs an agent (resolved, snoozed, assigned by hand): its entry goes, and
+    a pending offer of it is withdrawn. Checked under the conversation's lock, because the task that
+    calls this may run after the conversation was reopened or woken, and entered its queue again."""
     if not RoutingEntry.objects.filter(pk=conversation_id).exists():
         # Most conversations resolved were assigned, so routing has no entry: no transaction for that. One
         # entering a queue at this moment is dropped by the next load, or by whoever tries to place it.
@@ -382,8 +391,9 @@ def do_leave_routing(conversation_id: int, now: dt.datetime | None = None) -> bo
     now = now or timezone.now()
     with transaction.atomic():
         _routing_transaction()
-        entry = RoutingEntry.objects.select_for_update(no_key=True).filter(pk=conversation_id).first()
-        if entry is None:
+        entry = (RoutingEntry.objects.select_for_update(no_key=True, of=("self", "conversation"))
+                 .select_related("conversation").filter(pk=conversation_id).first())
+        if entry is None or needs_agent(entry.conversation):
             return False
         offer_id = entry.offer_id
         entry.delete()

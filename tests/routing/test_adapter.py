@@ -391,3 +391,17 @@ def test_an_offer_left_in_a_deactivated_queue_is_withdrawn_and_the_conversation_
     adapter.route()
     assert RoutingEntry.objects.get(pk=conv.pk).queue.name == "General"
     assert offer_of(conv).agent == alice and offer_of(conv).pk != offer.pk
+
+
+def test_a_customer_writing_into_a_snoozed_conversation_puts_it_back_in_line() -> None:
+    alice = agent("alice")
+    do_set_presence(None, alice.agent, "away")  # type: ignore[attr-defined]
+    conv = chat("visitor-9")
+    assert RoutingEntry.objects.filter(pk=conv.pk).exists()
+    do_set_status(alice, conv, "snoozed", snoozed_until=later(3600))
+    assert not RoutingEntry.objects.filter(pk=conv.pk).exists()  # it waits for its time, not for an agent
+    do_set_presence(None, alice.agent, "available")  # type: ignore[attr-defined]
+    assert not RoutingOffer.objects.filter(conversation=conv).exists()
+    again = chat("visitor-9", "are you there?")
+    assert again.pk == conv.pk and Conversation.objects.get(pk=conv.pk).status == "open"
+    assert offer_of(conv).agent == alice and offer_of(conv).outcome == "pending"

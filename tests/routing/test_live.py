@@ -4,19 +4,29 @@ makes the next round reload."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 
 from hub.actions.agents import do_set_presence
-from hub.actions.conversations import do_assign, do_set_status
+from hub.actions.conversations import do_assign, do_set_status, do_wake_snoozed
 from hub.actions.ingestion import do_ingest_message
 from hub.actions.routing import do_accept_offer, do_decline_offer
-from hub.models import AgentProfile, Conversation, RoutingOffer
+from hub.models import AgentProfile, Conversation, RoutingEntry, RoutingOffer
 from routing import adapter
 from routing.core import ASSIGNED, OFFERED, WAITING, Agent, Contact, Engine, Entry, Queue
-from routing.live import Declined, EnteredQueue, Held, LeftRouting, LiveEngine, Reload, apply_event
+from routing.live import (
+    ContactChanged,
+    Declined,
+    EnteredQueue,
+    Held,
+    LeftRouting,
+    LiveEngine,
+    Reload,
+    apply_event,
+)
 from tests import factories as f
 
 # --- the events, on the engine alone ------------------------------------------------------------------------
@@ -78,6 +88,17 @@ def test_a_decline_puts_the_conversation_back_and_skips_that_agent() -> None:
     assert again.agent_id != first  # type: ignore[attr-defined]
 
 
+def test_a_changed_priority_moves_a_waiting_conversation_in_line() -> None:
+    engine = engine_with()
+    for cid in (1, 2):
+        apply_event(engine, EnteredQueue(Entry(Contact(cid, "webchat", 10.0 + cid), 1, 10.0 + cid, WAITING)), 13.0)
+    assert engine.waiting(1) == [1, 2]
+    assert apply_event(engine, ContactChanged(Contact(2, "webchat", 12.0, escalated=True)), 14.0)
+    assert apply_event(engine, ContactChanged(Contact(2, "webchat", 12.0, escalated=True)), 14.5)
+    assert engine.waiting(1) == [2, 1]
+    assert not apply_event(engine, ContactChanged(Contact(3, "webchat", 12.0)), 15.0)  # never entered: reload
+
+
 def test_what_only_a_reload_reads_asks_for_one() -> None:
     engine = engine_with(7)
     assert not apply_event(engine, Reload(), 1.0)
@@ -125,10 +146,12 @@ def pending_offer(conv: Conversation) -> RoutingOffer | None:
 
 
 def snapshot(engine: Engine) -> dict[str, Any]:
-    """What decides routing: every entry's state and holder, every agent's load and offer."""
+    """What decides routing: every entry's state and holder, every queue's line in order, every agent's load
+    and offer."""
     return {
         "entries": {cid: (e.state, e.agent_id, e.queue_id if e.state != ASSIGNED else None)
                     for cid, e in sorted(engine.entries.items())},
+        "lines": {qid: engine.waiting(qid) for qid in sorted(engine.queues)},
         "agents": {aid: (a.presence, a.offer, sorted(a.assigned), {c: n for c, n in a.load.items() if n})
                    for aid, a in sorted(engine.agents.items())},
     }
@@ -211,3 +234,134 @@ def test_answering_a_waiting_conversation_tells_the_kept_engine() -> None:
     assert engine is not None and adapter.live.reloads == reloads
     assert engine.entries[waiting_chat.pk].state == ASSIGNED and engine.entries[waiting_chat.pk].agent_id == bob.pk
     assert snapshot(engine) == snapshot(adapter.load(timezone.now()))
+
+
+@pg_or_sqlite
+def test_snoozing_takes_a_conversation_out_of_line_and_waking_puts_it_back() -> None:
+    """A snoozed conversation waits for its time, not for an agent: it leaves the line (a ringing offer of it
+    is withdrawn) and holds nobody's capacity; woken, it joins the line again. The kept engine follows each
+    step without a reload."""
+    from django.utils import timezone
+
+    alice = agent("alice", webchat=1)
+    first, second = chat("v1"), chat("v2")  # the first rings at alice's one slot, the second waits
+    offer = pending_offer(first)
+    assert offer is not None and adapter.live.engine is not None
+    reloads = adapter.live.reloads
+
+    def same_as_reload() -> None:
+        assert adapter.live.engine is not None
+        assert snapshot(adapter.live.engine) == snapshot(adapter.load(timezone.now()))
+
+    do_set_status(None, Conversation.objects.get(pk=first.pk), "snoozed", snoozed_until=timezone.now()
+                  + dt.timedelta(hours=1))
+    offer.refresh_from_db()
+    assert offer.outcome == "withdrawn"
+    assert not RoutingEntry.objects.filter(pk=first.pk).exists()
+    assert pending_offer(second) is not None and pending_offer(second).agent_id == alice.pk  # type: ignore[union-attr]
+    same_as_reload()
+    do_accept_offer(alice, pending_offer(second).pk)  # type: ignore[union-attr]
+    same_as_reload()
+
+    # Snoozing the conversation she holds gives her slot back: the woken one is offered to her.
+    do_set_status(None, Conversation.objects.get(pk=second.pk), "snoozed", snoozed_until=timezone.now()
+                  + dt.timedelta(hours=1))
+    same_as_reload()
+    do_wake_snoozed(timezone.now() + dt.timedelta(hours=2))  # both wake: the first joins the line again
+    assert RoutingEntry.objects.get(pk=first.pk).state in ("waiting", "offered")
+    # The second is alice's again and fills her slot, so the first waits.
+    assert adapter.live.engine is not None and adapter.live.engine.agents[alice.pk].assigned == {second.pk}
+    assert pending_offer(first) is None
+    same_as_reload()
+    assert adapter.live.reloads == reloads
+
+
+@pg_or_sqlite
+def test_a_snoozed_conversation_is_never_offered_and_an_accept_of_it_is_refused() -> None:
+    from django.utils import timezone
+
+    from hub.actions import ActionError
+    from hub.actions.routing import do_accept_offer as accept
+
+    alice = agent("alice", webchat=1)
+    conv = chat("v1")
+    offer = pending_offer(conv)
+    assert offer is not None
+    # Snoozed behind routing's back (no signal): the offer still rings, but accepting it is refused.
+    Conversation.objects.filter(pk=conv.pk).update(status="snoozed", snoozed_until=timezone.now()
+                                                  + dt.timedelta(hours=1))
+    with pytest.raises(ActionError, match="no longer needs an agent"):
+        accept(alice, offer.pk)
+    # A reload leaves it out of the line.
+    adapter.live.forget()
+    adapter.route()
+    assert not RoutingEntry.objects.filter(pk=conv.pk, state="waiting").exists()
+
+
+@pg_or_sqlite
+def test_escalating_a_waiting_conversation_puts_it_first_without_a_reload() -> None:
+    from django.utils import timezone
+
+    from hub.actions.conversations import do_set_priority
+
+    alice = agent("alice", webchat=1)
+    ringing = chat("v1")
+    older, newer = chat("v2"), chat("v3")
+    reloads = adapter.live.reloads
+    engine = adapter.live.engine
+    assert engine is not None
+    queue_id = RoutingEntry.objects.get(pk=older.pk).queue_id
+    assert engine.waiting(queue_id) == [older.pk, newer.pk]
+    do_set_priority(alice, Conversation.objects.get(pk=newer.pk), escalated=True)
+    assert engine.waiting(queue_id) == [newer.pk, older.pk]
+    assert snapshot(engine) == snapshot(adapter.load(timezone.now()))
+    do_set_status(None, Conversation.objects.get(pk=ringing.pk), "resolved")  # alice's slot frees up
+    assert pending_offer(newer) is not None and pending_offer(older) is None
+    assert adapter.live.reloads == reloads
+
+
+@pg_or_sqlite
+def test_a_customer_made_vip_moves_their_waiting_conversation_ahead() -> None:
+    from hub.actions.customers import do_update_customer
+
+    alice = agent("alice", webchat=1)
+    chat("v1")  # rings at alice
+    older, newer = chat("v2"), chat("v3")
+    engine = adapter.live.engine
+    assert engine is not None
+    queue_id = RoutingEntry.objects.get(pk=older.pk).queue_id
+    reloads = adapter.live.reloads
+    do_update_customer(alice, Conversation.objects.get(pk=newer.pk).customer, {"value_tier": "vip"})
+    assert engine.waiting(queue_id) == [newer.pk, older.pk] and adapter.live.reloads == reloads
+
+
+@pg_or_sqlite
+def test_a_late_resolve_task_keeps_the_entry_of_a_conversation_reopened_meanwhile() -> None:
+    """The task that takes a resolved conversation out of routing may run after it was reopened and entered
+    its queue again: it checks under the conversation's lock, and keeps the entry."""
+    from hub.actions.routing import do_leave_routing
+
+    agent("alice", webchat=1)
+    chat("v1")
+    waiting_conv = chat("v2")
+    assert RoutingEntry.objects.filter(pk=waiting_conv.pk).exists()
+    assert not do_leave_routing(waiting_conv.pk)  # it still needs an agent
+    assert RoutingEntry.objects.filter(pk=waiting_conv.pk).exists()
+
+
+@pg_or_sqlite
+def test_a_reopened_conversation_back_with_its_agent_counts_in_their_load() -> None:
+    from django.utils import timezone
+
+    alice = agent("alice", webchat=2)
+    conv = chat("v1")
+    do_accept_offer(alice, pending_offer(conv).pk)  # type: ignore[union-attr]
+    do_set_status(alice, Conversation.objects.get(pk=conv.pk), "resolved")
+    reloads = adapter.live.reloads
+    do_set_status(alice, Conversation.objects.get(pk=conv.pk), "open")  # reopened, still alice's
+    engine = adapter.live.engine
+    assert engine is not None and engine.agents[alice.pk].assigned == {conv.pk}
+    assert snapshot(engine) == snapshot(adapter.load(timezone.now())) and adapter.live.reloads == reloads
+    chat("v2")  # her second slot
+    chat("v3")  # waits: she is full
+    assert engine.agents[alice.pk].total == 2
