@@ -14,7 +14,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import connection
@@ -332,7 +332,24 @@ def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:
     arrived = actions.do_enter_chosen_queue(conversation_id, choose, now=now)
     if arrived is None:
         return 0  # assigned or resolved: whoever did that told routing
+    if reason == "transferred" and _move_to_its_team(*arrived, engine, choose):
+        return 0  # the move asked for a round of its own
     return route(event=_entered(*arrived))
+
+
+def _move_to_its_team(row: RoutingEntry, conv: Conversation, engine: Engine,
+                      choose: Callable[[Conversation], tuple[RoutingQueue, bool]]) -> bool:
+    """A conversation transferred to another team while it waited: if its queue does not take the new
+    team's conversations, it moves to the queue that does, keeping its place by arrival (a ringing offer
+    to the old team is withdrawn)."""
+    queue = engine.queues.get(row.queue_id)
+    if queue is not None and queue.takes(contact_of(conv)):
+        return False
+    target, _ = choose(conv)
+    if target.pk == row.queue_id:
+        return False
+    actions.do_move_to_queue(None, conv, target)
+    return True
 
 
 def _entered(row: RoutingEntry, conv: Conversation) -> Event:

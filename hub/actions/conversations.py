@@ -89,8 +89,10 @@ def assign_locked(actor: User | None, conv: Conversation, assignee: User | None,
             conversation_audience(conv, previous), conversation_id=conv.pk, customer_id=conv.customer_id)
     conv_id = conv.pk
     if new_id is None and conv.status != Conversation.Status.RESOLVED:
+        # To another team: a conversation still waiting in its old team's queue moves to the new one's.
+        why = "transferred" if team_changed else "unassigned"
         transaction.on_commit(lambda: conversation_needs_agent.send(
-            sender=Conversation, conversation_id=conv_id, reason="unassigned"))
+            sender=Conversation, conversation_id=conv_id, reason=why))
     elif new_id is not None and reason != "routing":  # routing's own assignments: the router knows
         assigned_to = new_id
         transaction.on_commit(lambda: conversation_assigned.send(

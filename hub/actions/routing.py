@@ -417,7 +417,7 @@ def do_set_away_after_misses(agent_id: int) -> bool:
     return True
 
 
-def do_move_to_queue(actor: User, conversation: Conversation, queue: RoutingQueue,
+def do_move_to_queue(actor: User | None, conversation: Conversation, queue: RoutingQueue,
                      now: dt.datetime | None = None) -> Conversation:
     """Send a conversation to a queue's line (an agent or supervisor transferring it there). A waiting
     conversation keeps its arrival time, so its place; an assigned one is unassigned and joins the line

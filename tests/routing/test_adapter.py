@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from hub.actions import ActionError
 from hub.actions.agents import do_set_presence
-from hub.actions.conversations import do_assign, do_set_status
+from hub.actions.conversations import do_assign, do_set_status, do_transfer
 from hub.actions.ingestion import do_ingest_message
 from hub.actions.outbound import do_send_reply
 from hub.actions.routing import do_accept_offer, do_decline_offer
@@ -405,3 +405,25 @@ def test_a_customer_writing_into_a_snoozed_conversation_puts_it_back_in_line() -
     again = chat("visitor-9", "are you there?")
     assert again.pk == conv.pk and Conversation.objects.get(pk=conv.pk).status == "open"
     assert offer_of(conv).agent == alice and offer_of(conv).outcome == "pending"
+
+
+def test_a_waiting_conversation_transferred_to_another_team_moves_to_that_teams_queue() -> None:
+    sales, support = f.team("Sales"), f.team("Support")
+    RoutingQueue.objects.create(name="Sales", order=0, team=sales)
+    RoutingQueue.objects.create(name="Support", order=1, team=support)
+    seller = agent("seller", teams=[sales], presence="away")
+    helper = agent("helper", teams=[support])
+    ringing = chat("visitor-1")  # no team: the default queue; offered to whoever is free
+    do_accept_offer(helper, offer_of(ringing).pk)
+    conv = chat("visitor-2")
+    Conversation.objects.filter(pk=conv.pk).update(team=sales)  # as a team rule would
+    RoutingEntry.objects.filter(pk=conv.pk).delete()
+    adapter.conversation_needs_agent(conv.pk)
+    entry = RoutingEntry.objects.get(pk=conv.pk)
+    assert entry.queue.name == "Sales" and entry.state == "waiting"  # the seller is away
+    arrived = entry.arrived_at
+
+    do_transfer(seller, Conversation.objects.get(pk=conv.pk), team=support)
+    entry = RoutingEntry.objects.get(pk=conv.pk)
+    assert entry.queue.name == "Support" and entry.arrived_at == arrived  # keeps its place by arrival
+    assert offer_of(conv).agent == helper  # support's agent, who has chat room left
