@@ -331,7 +331,7 @@ def conversation_needs_agent(conversation_id: int, reason: str = "new") -> int:
 
     arrived = actions.do_enter_chosen_queue(conversation_id, choose, now=now)
     if arrived is None:
-        return 0  # assigned or resolved: whoever did that told routing
+        return 0  # assigned, resolved or snoozed: whatever did that told routing
     if reason == "transferred" and _move_to_its_team(*arrived, engine, choose):
         return 0  # the move asked for a round of its own
     return route(event=_entered(*arrived))

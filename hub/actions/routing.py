@@ -384,23 +384,27 @@ def do_leave_routing(conversation_id: int, now: dt.datetime | None = None) -> bo
     """The conversation no longer needs an agent (resolved, snoozed, assigned by hand): its entry goes, and
     a pending offer of it is withdrawn. Checked under the conversation's lock, because the task that
     calls this may run after the conversation was reopened or woken, and entered its queue again."""
-    if not RoutingEntry.objects.filter(pk=conversation_id).exists():
+    found = list(RoutingEntry.objects.filter(pk=conversation_id).values_list("offer_id", flat=True)[:1])
+    if not found:
         # Most conversations resolved were assigned, so routing has no entry: no transaction for that. One
         # entering a queue at this moment is dropped by the next load, or by whoever tries to place it.
         return False
     now = now or timezone.now()
     with transaction.atomic():
         _routing_transaction()
+        # The lock order of every routing action: offer, then entry, then conversation.
+        offers = RoutingOffer.objects.select_for_update(no_key=True)
+        offer = offers.filter(pk=found[0]).first() if found[0] is not None else None
         entry = (RoutingEntry.objects.select_for_update(no_key=True, of=("self", "conversation"))
                  .select_related("conversation").filter(pk=conversation_id).first())
         if entry is None or needs_agent(entry.conversation):
             return False
         offer_id = entry.offer_id
+        if offer_id is not None and (offer is None or offer.pk != offer_id):
+            offer = offers.get(pk=offer_id)  # offered again between the two reads
         entry.delete()
-        if offer_id is not None:
-            offer = RoutingOffer.objects.select_for_update(no_key=True).get(pk=offer_id)
-            if offer.outcome == RoutingOffer.Outcome.PENDING:
-                _close(offer, RoutingOffer.Outcome.WITHDRAWN, now)
+        if offer_id is not None and offer is not None and offer.outcome == RoutingOffer.Outcome.PENDING:
+            _close(offer, RoutingOffer.Outcome.WITHDRAWN, now)
     return True
 
 
