@@ -4,6 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/hub
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+# The PostgreSQL pass's own Redis database: the two passes run side by side.
+REDIS_TEST_URL_PG ?= redis://127.0.0.1:6379/14
+# TEST_SERIAL=1 runs the two passes of `make test` one after the other.
+TEST_SERIAL ?=
 
 .PHONY: run test test-sqlite test-postgres lint bench install install-dev clean
 
@@ -26,10 +30,21 @@ install-dev: $(VENV)/.installed-dev
 run: $(VENV)/.installed
 	$(BIN)/hub up
 
-## make test: every test, on SQLite with the in-memory layer, then on PostgreSQL and Redis.
+## make test: every test, on SQLite with the in-memory layer and on PostgreSQL and Redis. The two passes
+## run side by side, each mostly on one core; the PostgreSQL pass's output follows the SQLite pass's.
 test: $(VENV)/.installed-dev
+ifeq ($(TEST_SERIAL),)
+	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	$(MAKE) --no-print-directory test-postgres REDIS_TEST_URL=$(REDIS_TEST_URL_PG) > "$$log" 2>&1 & pg=$$!; \
+	$(MAKE) --no-print-directory test-sqlite; sqlite=$$?; \
+	wait $$pg; postgres=$$?; \
+	echo "=== the PostgreSQL pass (it ran beside the SQLite pass) ==="; cat "$$log"; \
+	echo "=== make test: SQLite pass exit $$sqlite, PostgreSQL pass exit $$postgres ==="; \
+	test $$sqlite -eq 0 && test $$postgres -eq 0
+else
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+endif
 
 test-sqlite: $(VENV)/.installed-dev
 	HUB_DATABASE_URL= HUB_REDIS_URL= HUB_TEST_REDIS_URL=$(REDIS_TEST_URL) $(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
