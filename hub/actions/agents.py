@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -11,7 +12,11 @@ from hub.actions import ActionError
 from hub.events import schema
 from hub.events.publish import publish, staff_ids
 from hub.models import AgentProfile, AgentSkill, Team
+from routing.core.model import DEFAULT_CAPACITY, EXCLUSIVE_CHANNELS
 from routing.signals import agent_presence_changed
+
+MAX_CAPACITY = 100  # conversations at once on one channel: far beyond what a person can follow
+MAX_SKILLS = 50
 
 
 def do_set_presence(actor: User | None, agent: AgentProfile, presence: str) -> AgentProfile:
@@ -60,3 +65,97 @@ def do_create_agent(username: str, *, password: str, display_name: str = "", rol
                                         for skill, level in (skills or {}).items()])
         audit.record("agent.created", None, agent=user.pk, role=role, teams=sorted(teams))
     return user
+
+
+def check_skills(raw: Any) -> dict[str, int]:
+    """{skill: level 1-5}, the names trimmed (e.g. {"billing": 3, "language:zh": 5})."""
+    if not isinstance(raw, Mapping):
+        raise ActionError("skills must be an object of skill name to level (1-5)", field="skills")
+    if len(raw) > MAX_SKILLS:
+        raise ActionError(f"at most {MAX_SKILLS} skills", field="skills")
+    skills: dict[str, int] = {}
+    for name, level in raw.items():
+        clean = str(name).strip()
+        if not clean or len(clean) > 64:
+            raise ActionError("a skill name is 1 to 64 characters", field="skills")
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 5:
+            raise ActionError(f"skill {clean!r}: the level must be a whole number from 1 to 5", field="skills")
+        skills[clean] = level
+    return skills
+
+
+def check_capacity(raw: Any) -> dict[str, int | None]:
+    """{channel: units, or None to go back to the channel's default}."""
+    if not isinstance(raw, Mapping):
+        raise ActionError("capacity must be an object of channel to units", field="capacity")
+    capacity: dict[str, int | None] = {}
+    for channel, units in raw.items():
+        if channel not in DEFAULT_CAPACITY:
+            raise ActionError(f"unknown channel {channel!r}; channels: {', '.join(DEFAULT_CAPACITY)}",
+                              field="capacity")
+        if units is None:
+            capacity[channel] = None
+            continue
+        if isinstance(units, bool) or not isinstance(units, int) or not 0 <= units <= MAX_CAPACITY:
+            raise ActionError(f"{channel}: capacity must be a whole number from 0 to {MAX_CAPACITY}, or null for "
+                              f"the default ({DEFAULT_CAPACITY[channel]})", field="capacity")
+        if channel in EXCLUSIVE_CHANNELS and units > 1:
+            raise ActionError(f"{channel}: a call takes the agent entirely, so the capacity is 0 or 1",
+                              field="capacity")
+        capacity[channel] = units
+    return capacity
+
+
+def check_teams(raw: Any) -> list[Team]:
+    if not isinstance(raw, list | tuple) or any(isinstance(t, bool) or not isinstance(t, int) for t in raw):
+        raise ActionError("teams must be a list of team ids", field="teams")
+    teams = list(Team.objects.filter(pk__in=set(raw)))
+    missing = sorted(set(raw) - {t.pk for t in teams})
+    if missing:
+        raise ActionError(f"no team with id {', '.join(map(str, missing))}", field="teams")
+    return teams
+
+
+def do_update_agent_routing(actor: User | None, agent: AgentProfile, *, skills: Any = None, capacity: Any = None,
+                            teams: Any = None) -> AgentProfile:
+    """Change what routing reads of an agent: their skills (the whole set), their capacity per channel (the
+    channels given; null goes back to the default) and their teams (the whole set). Routing reloads after
+    the commit, so a raised capacity or a new skill is offered work at once."""
+    new_skills = check_skills(skills) if skills is not None else None
+    new_capacity = check_capacity(capacity) if capacity is not None else None
+    new_teams = check_teams(teams) if teams is not None else None
+    with transaction.atomic():
+        locked = AgentProfile.objects.select_for_update(no_key=True).get(pk=agent.pk)
+        before: dict[str, Any] = {"skills": dict(locked.skills.values_list("skill", "level")),
+                                  "capacity": dict(locked.capacity or {}),
+                                  "teams": sorted(locked.teams.values_list("id", flat=True))}
+        after = dict(before)
+        if new_skills is not None:
+            after["skills"] = new_skills
+        if new_capacity is not None:
+            merged = {**before["capacity"], **new_capacity}
+            after["capacity"] = {channel: units for channel, units in merged.items() if units is not None}
+        if new_teams is not None:
+            after["teams"] = sorted(t.pk for t in new_teams)
+        changed = [key for key in ("skills", "capacity", "teams") if after[key] != before[key]]
+        if not changed:
+            return locked
+        if "skills" in changed:
+            AgentSkill.objects.filter(agent=locked).delete()
+            AgentSkill.objects.bulk_create([AgentSkill(agent=locked, skill=name, level=level)
+                                            for name, level in sorted(after["skills"].items())])
+        if "capacity" in changed:
+            locked.capacity = after["capacity"]
+            locked.save(update_fields=["capacity"])
+        if "teams" in changed and new_teams is not None:
+            locked.teams.set(new_teams)
+        audit.record("agent.routing", actor, agent=locked.user_id, changed=changed,
+                     now={key: after[key] for key in changed}, previous={key: before[key] for key in changed})
+        _routing_round_after_commit()
+    return locked
+
+
+def _routing_round_after_commit() -> None:
+    from hub.actions.routing import round_after_commit  # hub.actions.routing imports this module
+
+    round_after_commit()

@@ -427,3 +427,23 @@ def test_a_waiting_conversation_transferred_to_another_team_moves_to_that_teams_
     entry = RoutingEntry.objects.get(pk=conv.pk)
     assert entry.queue.name == "Support" and entry.arrived_at == arrived  # keeps its place by arrival
     assert offer_of(conv).agent == helper  # support's agent, who has chat room left
+
+
+def test_raising_an_agents_capacity_or_granting_a_skill_offers_waiting_work_at_once() -> None:
+    from hub.actions.agents import do_update_agent_routing
+
+    alice = agent("alice")
+    do_update_agent_routing(None, alice.agent, capacity={"webchat": 1})  # type: ignore[attr-defined]
+    first = chat("visitor-1")
+    do_accept_offer(alice, offer_of(first).pk)
+    second = chat("visitor-2")
+    assert not RoutingOffer.objects.filter(conversation=second).exists()  # she is full
+    do_update_agent_routing(None, alice.agent, capacity={"webchat": 2})  # type: ignore[attr-defined]
+    assert offer_of(second).agent == alice and offer_of(second).outcome == "pending"
+
+    RoutingQueue.objects.create(name="Billing", order=0, channels=["sms"], required_skills={"billing": 3})
+    refund = sms()
+    assert RoutingEntry.objects.get(pk=refund.pk).queue.name == "Billing"
+    assert Conversation.objects.get(pk=refund.pk).assignee is None  # she lacks the skill
+    do_update_agent_routing(None, alice.agent, skills={"billing": 3})  # type: ignore[attr-defined]
+    assert Conversation.objects.get(pk=refund.pk).assignee == alice  # SMS is assigned without an offer

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hub.models import AgentProfile, AgentSkill, Team
+from routing.core.model import DEFAULT_CAPACITY
 
 
 class TeamRefSerializer(serializers.ModelSerializer[Team]):
@@ -30,12 +32,30 @@ class AgentSerializer(serializers.ModelSerializer[AgentProfile]):
     username = serializers.CharField(source="user.username", read_only=True)
     teams = TeamRefSerializer(many=True, read_only=True)
     skills = SkillSerializer(many=True, read_only=True)
+    capacity = serializers.SerializerMethodField(
+        help_text="Conversations the agent takes at once, per channel (their own setting or the default)")
 
     class Meta:
         model = AgentProfile
         fields = ["id", "username", "display_name", "role", "presence", "presence_changed_at", "teams", "skills",
-                  "language"]
+                  "capacity", "language"]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))
+    def get_capacity(self, agent: AgentProfile) -> dict[str, int]:
+        return {channel: agent.capacity_for(channel) for channel in DEFAULT_CAPACITY}
+
+
+class AgentRoutingSerializer(serializers.Serializer[Any]):
+    """What routing reads of an agent, as a supervisor changes it; each field is optional."""
+
+    skills = serializers.DictField(child=serializers.IntegerField(), required=False,
+                                   help_text="Skill to level (1-5): the agent's whole set of skills")
+    capacity = serializers.DictField(child=serializers.IntegerField(allow_null=True), required=False,
+                                     help_text="Channel to units (0: never offered that channel); null goes back to "
+                                               "the default. Channels not given keep their setting")
+    teams = serializers.ListField(child=serializers.IntegerField(), required=False,
+                                  help_text="Team ids: the agent's whole set of teams")
 
 
 def agents_with_related(agents: QuerySet[AgentProfile]) -> QuerySet[AgentProfile]:

@@ -9,13 +9,21 @@ from django.contrib.auth.models import User
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from hub.access import sees_everything
-from hub.actions.agents import do_set_presence
+from hub.actions.agents import do_set_presence, do_update_agent_routing
 from hub.api.base import AgentAPIView
-from hub.api.serializers.agents import AgentSerializer, PresenceSerializer, TeamSerializer, agents_with_related
+from hub.api.permissions import IsAgent, IsSupervisor
+from hub.api.serializers.agents import (
+    AgentRoutingSerializer,
+    AgentSerializer,
+    PresenceSerializer,
+    TeamSerializer,
+    agents_with_related,
+)
 from hub.models import AgentProfile, Team
 
 
@@ -41,8 +49,21 @@ class AgentList(AgentAPIView):
 class AgentDetail(AgentAPIView):
     serializer_class = AgentSerializer
 
+    def get_permissions(self) -> list[BasePermission]:
+        return [IsAgent()] if self.request.method in SAFE_METHODS else [IsSupervisor()]
+
     def get(self, request: Request, pk: int) -> Response:
         return Response(AgentSerializer(_agent(pk)).data)
+
+    @extend_schema(request=AgentRoutingSerializer, responses=AgentSerializer)
+    def patch(self, request: Request, pk: int) -> Response:
+        """Change what routing reads of an agent (supervisors and admins): skills, capacity per channel,
+        teams. Routing takes the change into account at once."""
+        agent = _agent(pk)
+        body = AgentRoutingSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        agent = do_update_agent_routing(self.user, agent, **body.validated_data)
+        return Response(AgentSerializer(agents_with_related(AgentProfile.objects.all()).get(pk=agent.pk)).data)
 
 
 class AgentPresence(AgentAPIView):
