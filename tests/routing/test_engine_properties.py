@@ -107,6 +107,18 @@ class EngineMachine(RuleBasedStateMachine):
         except RoutingError:
             pass  # refused (no room, offline agent, not assigned): nothing may have changed; invariants check
 
+    @precondition(lambda self: self.engine.entries)
+    @rule(data=st.data(), priority=st.integers(0, 3), tier=st.sampled_from(["standard", "gold", "vip"]),
+          escalated=st.booleans())
+    def reprioritize(self, data: st.DataObject, priority: int, tier: str, escalated: bool) -> None:
+        """An agent or supervisor changes a routed conversation's priority or escalation, or its customer's tier
+        (routing/live.py ContactChanged): a waiting one moves in line, keeping its arrival."""
+        import dataclasses
+
+        cid = data.draw(st.sampled_from(sorted(self.engine.entries)))
+        contact = self.engine.entries[cid].contact
+        self.engine.update_contact(dataclasses.replace(contact, priority=priority, tier=tier, escalated=escalated))
+
     @rule(seconds=st.sampled_from([0.0, 1.0, 5.0, 19.0, 21.0, 31.0, 50.0]))
     def tick(self, seconds: float) -> None:
         self.now += seconds
@@ -189,9 +201,13 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def positions_follow_the_line(self) -> None:
-        for qid in self.engine.queues:
+        for qid, queue in self.engine.queues.items():
             line = self.engine.waiting(qid)
             assert [self.engine.position(cid) for cid in line] == list(range(1, len(line) + 1))
+            # In the order of each conversation's level and arrival as they are now (a changed priority
+            # included), not as they were when it joined the line.
+            keys = [Engine._key(self.engine.entries[cid].contact, queue) for cid in line]
+            assert keys == sorted(keys), f"queue {qid} is out of order: {list(zip(line, keys, strict=True))}"
 
 
 EngineMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None,
