@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from hub.actions import ActionError
+from hub.actions.agents import check_capacity, do_update_agent_routing
 from hub.actions.canned import FIELDS as CANNED_FIELDS
 from hub.actions.canned import do_create_canned, do_delete_canned, do_update_canned
 from hub.actions.routing_config import (
@@ -68,14 +69,58 @@ class AgentSkillInline(admin.TabularInline):
     extra = 1
 
 
+class AgentProfileForm(forms.ModelForm):
+    class Meta:
+        model = AgentProfile
+        fields = ["user", "display_name", "role", "teams", "capacity", "language"]
+
+    def clean_capacity(self) -> dict[str, int]:
+        """The API's check (hub/actions/agents.py): routing must never meet a capacity it cannot read."""
+        raw = self.cleaned_data.get("capacity")
+        try:
+            checked = check_capacity({} if raw is None else raw)
+        except ActionError as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return {channel: units for channel, units in checked.items() if units is not None}
+
+
 @admin.register(AgentProfile)
 class AgentProfileAdmin(admin.ModelAdmin):
+    """Skills, capacity and teams are saved through do_update_agent_routing (checked, audited, and routing
+    reloads at once); presence and routing's own bookkeeping are read-only here."""
+
+    form = AgentProfileForm
     list_display = ("display_name", "user", "role", "presence", "language")
     list_filter = ("role", "presence", "teams")
     search_fields = ("display_name", "user__username")
     filter_horizontal = ("teams",)
-    readonly_fields = ("presence", "presence_changed_at")  # presence changes are events: use the inbox/API
+    # Presence changes are events (use the inbox or the API); the rest is routing's own bookkeeping.
+    readonly_fields = ("presence", "presence_changed_at", "idle_since", "last_routed_at", "missed_offers")
     inlines = [AgentSkillInline]
+
+    def save_model(self, request: HttpRequest, obj: AgentProfile, form: Any, change: bool) -> None:
+        if change:  # the new capacity is saved with the skills and teams, in save_related
+            obj.capacity = AgentProfile.objects.filter(pk=obj.pk).values_list("capacity", flat=True).get()
+        obj.save()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        skills: dict[str, int] = {}
+        for formset in formsets:
+            if formset.model is not AgentSkill:
+                formset.save()
+                continue
+            for row in formset.forms:
+                data = getattr(row, "cleaned_data", None) or {}
+                if data.get("skill") and not data.get("DELETE"):
+                    skills[data["skill"].strip()] = data["level"]
+            # What formset.save() would leave for the admin's history message; the audit log has the change.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        agent = form.instance
+        wanted = form.cleaned_data.get("capacity") or {}
+        capacity = {**{channel: None for channel in (agent.capacity or {})}, **wanted}
+        actor = request.user if isinstance(request.user, User) else None
+        do_update_agent_routing(actor, agent, skills=skills, capacity=capacity,
+                                teams=[team.pk for team in form.cleaned_data.get("teams", [])])
 
 
 @admin.register(Tag)
