@@ -81,12 +81,13 @@ def test_migrate(capsys: pytest.CaptureFixture[str]) -> None:
 def test_createagent_with_role_team_and_skills(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["createagent", "zoe", "--role", "supervisor", "--team", "Billing", "--team", "中文支持",
                  "--password", "zoe-secret-1", "--skill", "language:zh=5", "--skill", "billing",
-                 "--name", "Zoe Li"]) == 0
+                 "--name", "Zoe Li", "--capacity", "webchat=2", "--capacity", "voice=0"]) == 0
     assert "Created supervisor 'zoe'" in capsys.readouterr().out
     profile = AgentProfile.objects.get(user__username="zoe")
     assert profile.role == "supervisor" and profile.display_name == "Zoe Li"
     assert set(profile.teams.values_list("name", flat=True)) == {"Billing", "中文支持"}
     assert dict(profile.skills.values_list("skill", "level")) == {"language:zh": 5, "billing": 3}
+    assert profile.capacity == {"webchat": 2, "voice": 0}
     assert profile.user.check_password("zoe-secret-1") and not profile.user.is_superuser
 
     assert main(["createagent", "zoe", "--password", "another-pw-1"]) == 1
@@ -107,6 +108,10 @@ def test_createagent_admin_is_a_superuser_and_a_generated_password_is_shown(
     (["--skill", "vip=9"], "level must be 1 to 5"),
     (["--skill", "vip=high"], "must be a number"),
     (["--password", "short"], "password rejected"),
+    (["--capacity", "webchat"], "CHANNEL=UNITS"),
+    (["--capacity", "webchat=many"], "CHANNEL=UNITS"),
+    (["--capacity", "fax=2"], "unknown channel 'fax'"),
+    (["--capacity", "voice=2"], "0 or 1"),
 ])
 def test_createagent_rejects_bad_input(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["createagent", "x", "--password", "long-enough-1", *args]) == 1

@@ -40,8 +40,8 @@ def do_set_presence(actor: User | None, agent: AgentProfile, presence: str) -> A
 
 
 def do_create_agent(username: str, *, password: str, display_name: str = "", role: str = AgentProfile.Role.AGENT,
-                 teams: Sequence[str] = (), skills: Mapping[str, int] | None = None, language: str = "en",
-                 email: str = "") -> User:
+                 teams: Sequence[str] = (), skills: Mapping[str, int] | None = None,
+                 capacity: Mapping[str, int] | None = None, language: str = "en", email: str = "") -> User:
     """A user with an agent profile (`hub createagent`, the demo data). Teams are created when missing. An
     admin is also a Django superuser, so that /admin/ opens for them."""
     username = username.strip()
@@ -52,6 +52,7 @@ def do_create_agent(username: str, *, password: str, display_name: str = "", rol
     for skill, level in (skills or {}).items():
         if not skill or not 1 <= level <= 5:
             raise ActionError(f"skill {skill!r}: level must be 1 to 5", field="skills")
+    overrides = {channel: units for channel, units in check_capacity(capacity or {}).items() if units is not None}
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
             raise ActionError(f"a user named {username!r} already exists", field="username")
@@ -59,7 +60,7 @@ def do_create_agent(username: str, *, password: str, display_name: str = "", rol
         user = User.objects.create_user(username=username, email=email, password=password,
                                         is_staff=is_admin, is_superuser=is_admin)
         profile = AgentProfile.objects.create(user=user, display_name=display_name or username, role=role,
-                                              language=language)
+                                              language=language, capacity=overrides)
         profile.teams.set([Team.objects.get_or_create(name=name.strip())[0] for name in teams if name.strip()])
         AgentSkill.objects.bulk_create([AgentSkill(agent=profile, skill=skill, level=level)
                                         for skill, level in (skills or {}).items()])

@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="", help="display name shown to colleagues and customers")
     create.add_argument("--skill", action="append", default=[], metavar="SKILL[=LEVEL]",
                         help="skill with a level 1-5, e.g. language:zh=5 (repeatable; level defaults to 3)")
+    create.add_argument("--capacity", action="append", default=[], metavar="CHANNEL=UNITS",
+                        help="conversations at once on a channel, e.g. webchat=2 (repeatable; 0: never offered "
+                             "that channel; unset channels take the default)")
     create.add_argument("--language", default="en", help="interface language (en, zh-hans)")
     create.add_argument("--email", default="")
 

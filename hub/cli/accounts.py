@@ -34,6 +34,19 @@ def parse_skills(values: list[str]) -> dict[str, int]:
     return skills
 
 
+def parse_capacity(values: list[str]) -> dict[str, int]:
+    capacity: dict[str, int] = {}
+    for value in values:
+        channel, sep, units = value.partition("=")
+        try:
+            capacity[channel.strip()] = int(units)
+        except ValueError as exc:
+            raise CliError(f"--capacity {value!r}: write CHANNEL=UNITS, e.g. webchat=2") from exc
+        if not sep:
+            raise CliError(f"--capacity {value!r}: write CHANNEL=UNITS, e.g. webchat=2")
+    return capacity
+
+
 def _password(args: argparse.Namespace) -> tuple[str, bool]:
     """The password to set, and whether it was generated (and must be shown)."""
     if args.password:
@@ -49,13 +62,14 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
 def run_createagent(args: argparse.Namespace) -> int:
     require_schema()
     skills = parse_skills(args.skill)
+    capacity = parse_capacity(args.capacity)
     password, generated = _password(args)
     try:
         validate_password(password)
     except ValidationError as exc:
         raise CliError("password rejected: " + " ".join(exc.messages)) from exc
     user = do_create_agent(args.username, password=password, display_name=args.name, role=args.role,
-                        teams=args.team, skills=skills, language=args.language, email=args.email)
+                        teams=args.team, skills=skills, capacity=capacity, language=args.language, email=args.email)
     teams = ", ".join(args.team) or "no team"
     print(f"Created {args.role} {user.username!r} ({teams}).")
     if generated:
