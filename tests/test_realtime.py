@@ -501,3 +501,29 @@ async def test_a_frame_that_is_not_json_is_answered_and_the_socket_stays_open() 
     await comm.send_json_to({"type": "ping"})
     assert (await comm.receive_json_from(timeout=5))["type"] == "pong"
     await comm.disconnect()
+
+
+async def test_an_agent_added_to_a_team_hears_its_conversations_live_without_reconnecting(layer: str) -> None:
+    """Team membership decides which groups a connection listens on; a change of teams moves the open
+    connections to the new groups at once, and what was pushed before they joined is read from the database."""
+    from hub.actions.agents import do_update_agent_routing
+    from hub.models import Conversation
+
+    billing = await database_sync_to_async(f.team)("Billing")
+    tess = await make_agent("tess")  # in no team: a Billing conversation is not hers to see
+    first = await ingest("for billing", address="+15550001111")
+    await database_sync_to_async(lambda: Conversation.objects.filter(
+        pk=first.message.conversation_id).update(team=billing))()
+    comm, hello = await connect(tess)
+    await ingest("still billing's", address="+15550001111")
+    assert await comm.receive_nothing(timeout=0.3)
+
+    await database_sync_to_async(do_update_agent_routing)(None, tess.agent, teams=[billing.pk])
+    await ingest("now hers too", address="+15550001111")
+    (frame,) = await receive_events(comm, 1)
+    assert frame["seq"] == hello["seq"] + 1 and frame["event"]["message"]["text"] == "now hers too"
+
+    await database_sync_to_async(do_update_agent_routing)(None, tess.agent, teams=[])
+    await ingest("billing's again", address="+15550001111")
+    assert await comm.receive_nothing(timeout=0.3)
+    await comm.disconnect()

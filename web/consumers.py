@@ -56,9 +56,8 @@ def _is_agent(user: Any) -> bool:
 
 @database_sync_to_async
 def _groups(user: Any) -> list[str]:
-    """The channel-layer groups this agent's connection listens on (hub/events/publish.py). Team
-    membership is read at connect: a change takes effect on the next connection, and meanwhile the
-    database stream, which is always complete, fills any gap."""
+    """The channel-layer groups this agent's connection listens on (hub/events/publish.py), read at
+    connect and again when the agent's teams change (AgentConsumer.hub_regroup)."""
     agent = user.agent
     groups = [agent_group(user.pk), ALL_AGENTS_GROUP]
     if agent.sees_everything:
@@ -275,6 +274,21 @@ class AgentConsumer(JsonSocket):
         await self._send_held()
         if self.held and self.gap_timer is None:
             self.gap_timer = asyncio.create_task(self._gap_after_wait())  # committed after the reading
+
+    async def hub_regroup(self, message: dict[str, Any]) -> None:
+        """The agent's teams changed (hub/events/publish.py regroup_after_commit): join the groups they now
+        belong in, leave the others, then read from the database what was pushed to the new groups before
+        this connection joined them."""
+        wanted = await _groups(self.scope["user"])
+        for group in [g for g in wanted if g not in self.groups_joined]:
+            await self.channel_layer.group_add(group, self.channel_name)
+        for group in [g for g in self.groups_joined if g not in wanted]:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups_joined = wanted
+        await self._catch_up(self.last_sent)
+        for seq in [s for s in self.held if s <= self.last_sent]:
+            del self.held[seq]
+        await self._send_held()
 
     async def hub_typing(self, message: dict[str, Any]) -> None:
         """Someone is typing in a conversation (a colleague through this consumer, a visitor through the

@@ -10,7 +10,7 @@ from django.utils import timezone
 from hub import audit
 from hub.actions import ActionError
 from hub.events import schema
-from hub.events.publish import publish, staff_ids
+from hub.events.publish import publish, regroup_after_commit, staff_ids
 from hub.models import AgentProfile, AgentSkill, Team
 from routing.core.model import DEFAULT_CAPACITY, EXCLUSIVE_CHANNELS
 from routing.signals import agent_presence_changed
@@ -150,6 +150,7 @@ def do_update_agent_routing(actor: User | None, agent: AgentProfile, *, skills: 
             locked.save(update_fields=["capacity"])
         if "teams" in changed and new_teams is not None:
             locked.teams.set(new_teams)
+            regroup_after_commit(locked.user_id)  # their open connections follow the new teams' conversations
         audit.record("agent.routing", actor, agent=locked.user_id, changed=changed,
                      now={key: after[key] for key in changed}, previous={key: before[key] for key in changed})
         _routing_round_after_commit()

@@ -221,6 +221,26 @@ def send_now(seqs: dict[int, list[int]], payloads: list[dict[str, Any]], groups:
     pusher.submit(push_all)
 
 
+def regroup_after_commit(user_id: int) -> None:
+    """The agent's teams changed: once this commits, their open connections join the groups they now
+    belong in and leave the others (web/consumers.py hub_regroup), instead of hearing of the new teams'
+    conversations only at their next connection."""
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+
+        async def push() -> None:
+            try:
+                await layer.group_send(agent_group(user_id), {"type": "hub.regroup"})
+            except Exception:  # the connection still learns of the change when it reconnects
+                logger.exception("telling agent %s's connections of their new teams failed", user_id)
+
+        pusher.submit(push)
+
+    transaction.on_commit(send)
+
+
 def staff_ids() -> set[int]:
     return set(
         AgentProfile.objects.filter(role__in=[AgentProfile.Role.SUPERVISOR, AgentProfile.Role.ADMIN])
