@@ -15,12 +15,14 @@ from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
 
+from hub.querysets import only_row
+
 
 class AgentModelBackend(ModelBackend):
     """Django's model backend; a session's user comes with their agent profile."""
 
     def get_user(self, user_id: Any) -> User | None:
-        user = User._default_manager.select_related("agent").filter(pk=user_id).first()
+        user = only_row(User._default_manager.select_related("agent").filter(pk=user_id))
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
@@ -29,7 +31,7 @@ class AgentTokenAuthentication(TokenAuthentication):
     their agent profile."""
 
     def authenticate_credentials(self, key: str) -> tuple[User, Token]:
-        token = Token.objects.select_related("user__agent").filter(key=key).first()
+        token = only_row(Token.objects.select_related("user__agent").filter(key=key))
         if token is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not token.user.is_active:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from hub.actions import calls
 from hub.actions import routing as actions
 from hub.models import AgentProfile, AgentSkill, Conversation, Message, RoutingEntry, RoutingQueue
+from hub.querysets import only_row
 from routing.core import (
     ASSIGNED,
     OFFERED,
@@ -377,8 +378,8 @@ def conversation_resolved(conversation_id: int) -> int:
 def conversation_assigned(conversation_id: int, agent_id: int) -> int:
     """An offer was accepted, or someone assigned or transferred the conversation: the agent's load went
     up, and a ringing offer of it, or the agent's own, no longer blocks anything."""
-    row = Conversation.objects.filter(pk=conversation_id).values("channel", "queue_id", "assignee_id",
-                                                                  "status").first()
+    row = only_row(Conversation.objects.filter(pk=conversation_id).values("channel", "queue_id", "assignee_id",
+                                                                           "status"))
     if row is None or row["status"] not in actions.ACTIVE_STATUSES:  # resolved or snoozed: no load
         return route(event=LeftRouting(conversation_id))
     if row["assignee_id"] != agent_id:
@@ -389,7 +390,7 @@ def conversation_assigned(conversation_id: int, agent_id: int) -> int:
 def conversation_changed(conversation_id: int) -> int:
     """Something routing reads of the conversation changed (routing/signals.py conversation_changed). The
     engine is told how the conversation stands now, so these tasks may run late, twice or out of order."""
-    conv = Conversation.objects.select_related("customer", "routing").filter(pk=conversation_id).first()
+    conv = only_row(Conversation.objects.select_related("customer", "routing").filter(pk=conversation_id))
     if conv is None or conv.status == Conversation.Status.RESOLVED:
         return conversation_resolved(conversation_id)
     if conv.status not in actions.ACTIVE_STATUSES:  # snoozed: out of the line, and no agent's load

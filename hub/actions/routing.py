@@ -32,6 +32,7 @@ from hub.events import schema
 from hub.events.payloads import conversation_data
 from hub.events.publish import publish
 from hub.models import AgentProfile, Conversation, RoutingEntry, RoutingOffer, RoutingQueue
+from hub.querysets import only_row
 from routing.core.engine import AgentRecord, can_take
 from routing.signals import offer_declined
 
@@ -124,8 +125,8 @@ def do_enter_chosen_queue(conversation_id: int, choose: Callable[[Conversation],
         _routing_transaction()
         # One read for the lock, the queue's choice (team, channel, the customer's language and tier) and
         # whether routing already has it: this runs for every new conversation.
-        conv = (Conversation.objects.select_for_update(no_key=True, of=("self",))
-                .select_related("customer", "routing").filter(pk=conversation_id).first())
+        conv = only_row(Conversation.objects.select_for_update(no_key=True, of=("self",))
+                        .select_related("customer", "routing").filter(pk=conversation_id))
         if conv is None or not needs_agent(conv):
             return None
         existing: RoutingEntry | None = getattr(conv, "routing", None)
@@ -182,9 +183,9 @@ def do_move_queue(conversation_id: int, from_queue_id: int, to_queue: RoutingQue
 
 def _lock_routable(conversation_id: int) -> RoutingEntry | None:
     """The conversation's entry, locked, if it is waiting for an agent and nobody else is placing it."""
-    entry = (RoutingEntry.objects.select_for_update(no_key=True, skip_locked=_skip_locked())
-             .filter(pk=conversation_id, state__in=[RoutingEntry.State.WAITING, RoutingEntry.State.OUT_OF_HOURS])
-             .first())
+    routable = [RoutingEntry.State.WAITING, RoutingEntry.State.OUT_OF_HOURS]
+    entry = only_row(RoutingEntry.objects.select_for_update(no_key=True, skip_locked=_skip_locked())
+                     .filter(pk=conversation_id, state__in=routable))
     if entry is None:
         return None
     # With its customer: the offer's event names them.
@@ -198,8 +199,8 @@ def _lock_routable(conversation_id: int) -> RoutingEntry | None:
 
 
 def _lock_agent_with_room(agent_id: int, channel: str, *, offer: bool) -> AgentProfile | None:
-    profile = (AgentProfile.objects.select_for_update(no_key=True, of=("self",)).filter(user_id=agent_id)
-               .select_related("user").first())
+    profile = only_row(AgentProfile.objects.select_for_update(no_key=True, of=("self",)).filter(user_id=agent_id)
+                       .select_related("user"))
     if profile is None or not profile.user.is_active:
         return None
     return profile if can_take(agent_record(profile), channel, offer=offer) else None
@@ -289,14 +290,14 @@ def _lock_open_offer(offer_id: int, agent: User | None = None) -> tuple[RoutingO
     offers = RoutingOffer.objects.select_for_update(no_key=True)
     if agent is not None:
         offers = offers.filter(agent=agent)
-    offer = offers.filter(pk=offer_id).first()
+    offer = only_row(offers.filter(pk=offer_id))
     if offer is None:
         raise ActionError("no such offer", field="offer")
     # The conversation is locked with its entry; its customer is read (an accepted offer's events name
     # them) but not locked.
-    entry = (RoutingEntry.objects.select_for_update(no_key=True, of=("self", "conversation"))
-             .select_related("conversation__customer")
-             .filter(pk=offer.conversation_id, state=RoutingEntry.State.OFFERED, offer_id=offer.pk).first())
+    entry = only_row(RoutingEntry.objects.select_for_update(no_key=True, of=("self", "conversation"))
+                     .select_related("conversation__customer")
+                     .filter(pk=offer.conversation_id, state=RoutingEntry.State.OFFERED, offer_id=offer.pk))
     return offer, entry
 
 
@@ -394,9 +395,9 @@ def do_leave_routing(conversation_id: int, now: dt.datetime | None = None) -> bo
         _routing_transaction()
         # The lock order of every routing action: offer, then entry, then conversation.
         offers = RoutingOffer.objects.select_for_update(no_key=True)
-        offer = offers.filter(pk=found[0]).first() if found[0] is not None else None
-        entry = (RoutingEntry.objects.select_for_update(no_key=True, of=("self", "conversation"))
-                 .select_related("conversation").filter(pk=conversation_id).first())
+        offer = only_row(offers.filter(pk=found[0])) if found[0] is not None else None
+        entry = only_row(RoutingEntry.objects.select_for_update(no_key=True, of=("self", "conversation"))
+                         .select_related("conversation").filter(pk=conversation_id))
         if entry is None or needs_agent(entry.conversation):
             return False
         offer_id = entry.offer_id
