@@ -198,7 +198,25 @@ async def test_internal_notes_and_other_customers_never_reach_a_visitor() -> Non
     await comm.disconnect()
 
 
-async def test_rate_limit_and_size_cap_answer_error_frames() -> None:
+@pytest.fixture
+def limiter_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limits count in fixed one-minute windows (web/chat_limits.py): a test whose messages straddled a
+    window's edge saw its counts start again. The limiter's clock stands still in the middle of a window."""
+    import time as real_time
+
+    import web.chat_limits
+
+    standing = (real_time.time() // web.chat_limits.WINDOW_SECONDS + 0.5) * web.chat_limits.WINDOW_SECONDS
+
+    class StandingClock:
+        @staticmethod
+        def time() -> float:
+            return standing
+
+    monkeypatch.setattr(web.chat_limits, "time", StandingClock)
+
+
+async def test_rate_limit_and_size_cap_answer_error_frames(limiter_clock: None) -> None:
     key = (await account(visitor_messages_per_minute=2, max_message_chars=20)).address
     comm, hello = await connect(key)
     assert hello["max_message_chars"] == 20
@@ -221,7 +239,7 @@ async def test_rate_limit_and_size_cap_answer_error_frames() -> None:
     await comm.disconnect()
 
 
-async def test_ip_rate_limit_counts_every_visitor_of_an_address() -> None:
+async def test_ip_rate_limit_counts_every_visitor_of_an_address(limiter_clock: None) -> None:
     key = (await account(ip_messages_per_minute=1)).address
     first, _ = await connect(key, ip="10.9.9.9")
     await say(first, "a", "one")
