@@ -105,7 +105,7 @@ def test_createagent_admin_is_a_superuser_and_a_generated_password_is_shown(
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--skill", "vip=9"], "level must be 1 to 5"),
+    (["--skill", "vip=9"], "level must be a whole number from 1 to 5"),
     (["--skill", "vip=high"], "must be a number"),
     (["--password", "short"], "password rejected"),
     (["--capacity", "webchat"], "CHANNEL=UNITS"),

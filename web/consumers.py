@@ -268,10 +268,7 @@ class AgentConsumer(JsonSocket):
         self._stop_gap_timer()
         if not self.held:
             return
-        await self._catch_up(self.last_sent)
-        for seq in [s for s in self.held if s <= self.last_sent]:
-            del self.held[seq]
-        await self._send_held()
+        await self._read_missing()
         if self.held and self.gap_timer is None:
             self.gap_timer = asyncio.create_task(self._gap_after_wait())  # committed after the reading
 
@@ -285,6 +282,10 @@ class AgentConsumer(JsonSocket):
         for group in [g for g in self.groups_joined if g not in wanted]:
             await self.channel_layer.group_discard(group, self.channel_name)
         self.groups_joined = wanted
+        await self._read_missing()
+
+    async def _read_missing(self) -> None:
+        """Send from the database what this connection has not sent, then what is still held in order."""
         await self._catch_up(self.last_sent)
         for seq in [s for s in self.held if s <= self.last_sent]:
             del self.held[seq]

@@ -49,9 +49,7 @@ def do_create_agent(username: str, *, password: str, display_name: str = "", rol
         raise ActionError("a username is required", field="username")
     if role not in AgentProfile.Role.values:
         raise ActionError(f"role must be one of {', '.join(AgentProfile.Role.values)}", field="role")
-    for skill, level in (skills or {}).items():
-        if not skill or not 1 <= level <= 5:
-            raise ActionError(f"skill {skill!r}: level must be 1 to 5", field="skills")
+    checked_skills = check_skills(skills or {})
     overrides = {channel: units for channel, units in check_capacity(capacity or {}).items() if units is not None}
     with transaction.atomic():
         if User.objects.filter(username=username).exists():
@@ -63,7 +61,7 @@ def do_create_agent(username: str, *, password: str, display_name: str = "", rol
                                               language=language, capacity=overrides)
         profile.teams.set([Team.objects.get_or_create(name=name.strip())[0] for name in teams if name.strip()])
         AgentSkill.objects.bulk_create([AgentSkill(agent=profile, skill=skill, level=level)
-                                        for skill, level in (skills or {}).items()])
+                                        for skill, level in checked_skills.items()])
         audit.record("agent.created", None, agent=user.pk, role=role, teams=sorted(teams))
     return user
 

@@ -119,7 +119,7 @@ def do_enter_chosen_queue(conversation_id: int, choose: Callable[[Conversation],
                           now: dt.datetime | None = None) -> tuple[RoutingEntry, Conversation] | None:
     """do_enter_queue, with the queue (and whether it is out of hours) chosen by `choose` from the
     conversation as read under its row lock, with its customer. Returns the entry and that conversation;
-    None when the conversation needs no agent (assigned or resolved)."""
+    None when the conversation needs no agent (assigned, resolved or snoozed)."""
     now = now or timezone.now()
     with transaction.atomic():
         _routing_transaction()
