@@ -11,6 +11,9 @@ from hub import config
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hub.settings")
 
+# Agents whose inbox closed are set offline within a third of their lease after it runs out.
+PRESENCE_SWEEP_SECONDS = max(1.0, config.env_int("HUB_PRESENCE_LEASE_SECONDS") / 3)
+
 app = Celery("hub")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["hub"])
@@ -18,6 +21,7 @@ app.conf.beat_schedule = {
     "requeue-stale-outbound": {"task": "hub.tasks.requeue_stale_outbound", "schedule": 60.0},
     "prune-realtime-events": {"task": "hub.tasks.prune_events", "schedule": 600.0},
     "wake-snoozed": {"task": "hub.tasks.wake_snoozed", "schedule": 30.0},
+    "expire-presence": {"task": "hub.tasks.expire_presence", "schedule": PRESENCE_SWEEP_SECONDS},
     "routing-tick": {"task": "hub.tasks.routing_tick", "schedule": float(config.env_int("HUB_ROUTING_TICK_SECONDS"))},
     "poll-channels": {"task": "hub.tasks.poll_channels", "schedule": float(config.env_int("HUB_IMAP_POLL_SECONDS"))},
     "prune-webhook-deliveries": {"task": "hub.tasks.prune_webhook_deliveries", "schedule": 3600.0},

@@ -62,6 +62,8 @@ VARIABLES: tuple[Var, ...] = (
         "away."),
     Var("HUB_ROUTING_REOFFER_SECONDS", "120", "How long a conversation is not offered again to an agent who "
         "declined it or let it expire."),
+    Var("HUB_PRESENCE_LEASE_SECONDS", "60", "How long an agent with no inbox connection open keeps their presence "
+        "before the hub sets them offline (a reload or a network blip shorter than this changes nothing)."),
     Var("HUB_MAX_MESSAGE_CHARS", "65536", "Longest message text accepted; longer text is truncated and marked."),
     Var("HUB_MAX_ATTACHMENT_BYTES", "26214400", "Largest attachment stored (25 MiB)."),
     Var("HUB_OUTBOUND_MAX_RETRIES", "8", "Delivery attempts after the first before an outbound message fails."),

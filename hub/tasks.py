@@ -61,6 +61,13 @@ def wake_snoozed() -> int:
 
 
 @app.task
+def expire_presence() -> int:
+    from hub.actions.agents import do_expire_presence_leases
+
+    return do_expire_presence_leases()
+
+
+@app.task
 def prune_events() -> int:
     from hub.events.resume import prune
 

@@ -171,7 +171,8 @@ def test_up_registers_the_periodic_jobs(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(embedded.runner, "every",
                         lambda seconds, func: registered.append((seconds, getattr(func, "__name__", ""))))
     embedded.start_periodic_jobs()
-    assert sorted(registered) == [(2.0, "routing_tick"), (5.0, "search_tick"), (30.0, "do_wake_snoozed"),
+    assert sorted(registered) == [(2.0, "routing_tick"), (5.0, "search_tick"), (20.0, "expire_presence"),
+                                  (30.0, "do_wake_snoozed"),
                                   (30.0, "poll_channels"), (60.0, "requeue_stale_outbound"), (600.0, "prune_events"),
                                   (3600.0, "prune_webchat_uploads"), (3600.0, "prune_webhook_deliveries")]
     # The same jobs as Celery beat runs in production.

@@ -339,7 +339,7 @@ async def test_presence_over_the_socket_reaches_supervisors(layer: str) -> None:
     await a.send_json_to({"type": "presence", "presence": "away"})
     (mine,) = await receive_events(a, 1)
     (theirs,) = await receive_events(s, 1)
-    assert mine["event"] == theirs["event"] == {"type": "presence.changed", "agent_id": agent.pk,
+    assert mine["event"] == theirs["event"] == {"type": "presence.changed", "agent_id": agent.pk, "reason": None,
                                                   "presence": "away"}
     await a.send_json_to({"type": "presence", "presence": "sleeping"})
     err = await a.receive_json_from(timeout=5)

@@ -32,6 +32,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from hub.events import pusher
 from hub.events.publish import ALL_AGENTS_GROUP, STAFF_GROUP, agent_group, conversation_group, team_group
 from hub.events.resume import RELOAD_RESOURCES, Backlog, backlog, last_seq
+from web import presence_lease
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class AgentConsumer(JsonSocket):
         self.typing_last_true: dict[int, float] = {}
         self.typing_seen: deque[str] = deque(maxlen=64)
         self.typing_count = 0
+        self.leased = False  # counted in web/presence_lease.py
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -164,6 +166,8 @@ class AgentConsumer(JsonSocket):
             return
         self.user_id = user.pk
         pusher.adopt_running_loop()
+        await presence_lease.opened(self.user_id)
+        self.leased = True
         # Join the group before reading the backlog: an event committed in between arrives both ways and
         # the sequence check drops the second copy, so nothing falls in the gap.
         self.groups_joined = await _groups(user)
@@ -186,6 +190,9 @@ class AgentConsumer(JsonSocket):
             await self.send_json({"type": "hello", "seq": self.last_sent, "resumed": False})
 
     async def disconnect(self, code: int) -> None:
+        if self.leased:
+            presence_lease.closed(self.user_id)
+            self.leased = False
         self._stop_gap_timer()
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)

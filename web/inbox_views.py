@@ -39,6 +39,14 @@ def inbox_strings() -> dict[str, Any]:
         "connection": {"open": gettext("Connected"), "connecting": gettext("Connecting…"),
                        "closed": gettext("Offline: reconnecting")},
         "signed_out": gettext("Your session has ended: sign in again."),
+        # Why the hub changed the agent's presence itself (AgentProfile.presence_reason).
+        "presence_reason": {
+            "missed_offers": gettext("Routing set you away: offers in a row went unanswered. Choose Available when "
+                                     "you are back."),
+            "disconnected": gettext("You were set offline while your inbox was closed. Choose Available to take "
+                                    "work."),
+            "signed_out": gettext("You were set offline when you signed out. Choose Available to take work."),
+        },
         "no_conversations": gettext("Nothing here."),
         "load_more": gettext("Load more"),
         "no_name": gettext("(no name)"),
@@ -126,6 +134,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "name": user_display_name(user),
         "sees_everything": sees_everything(user),
         "presence": agent.presence if agent is not None else "offline",
+        "presence_reason": agent.presence_reason if agent is not None else "",
         "teams": list(agent.teams.values_list("id", flat=True)) if agent is not None else [],
         "lang": get_language(),
         "login": LOGIN_URL,

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -19,8 +21,9 @@ MAX_CAPACITY = 100  # conversations at once on one channel: far beyond what a pe
 MAX_SKILLS = 50
 
 
-def do_set_presence(actor: User | None, agent: AgentProfile, presence: str) -> AgentProfile:
-    """Change an agent's presence; the agent's own connections and supervisors are told."""
+def do_set_presence(actor: User | None, agent: AgentProfile, presence: str, *, reason: str = "") -> AgentProfile:
+    """Change an agent's presence; the agent's own connections and supervisors are told. `reason` says why
+    when the hub changes it itself (AgentProfile.presence_reason)."""
     if presence not in AgentProfile.Presence.values:
         raise ActionError(f"presence must be one of {', '.join(AgentProfile.Presence.values)}", field="presence")
     with transaction.atomic():
@@ -29,14 +32,53 @@ def do_set_presence(actor: User | None, agent: AgentProfile, presence: str) -> A
             return locked
         locked.presence = presence
         locked.presence_changed_at = timezone.now()
-        locked.save(update_fields=["presence", "presence_changed_at"])
-        audit.record("agent.presence", actor, presence=presence, agent=locked.user_id)
-        publish(schema.PresenceChanged(agent_id=locked.user_id, presence=presence),  # type: ignore[arg-type]
+        locked.presence_reason = reason
+        locked.save(update_fields=["presence", "presence_changed_at", "presence_reason"])
+        if reason:
+            audit.record("agent.presence", actor, presence=presence, agent=locked.user_id, reason=reason)
+        else:
+            audit.record("agent.presence", actor, presence=presence, agent=locked.user_id)
+        publish(schema.PresenceChanged(agent_id=locked.user_id, presence=presence,  # type: ignore[arg-type]
+                                       reason=reason or None),  # type: ignore[arg-type]
                 staff_ids() | {locked.user_id})
         user_id = locked.user_id
         transaction.on_commit(lambda: agent_presence_changed.send(sender=AgentProfile, user_id=user_id,
                                                                   presence=presence))
     return locked
+
+
+def do_renew_presence_leases(user_ids: Collection[int], now: datetime | None = None) -> int:
+    """The agents with an inbox connection open in this process are there: their presence holds for
+    HUB_PRESENCE_LEASE_SECONDS more (web/presence_lease.py renews it while a connection stays open)."""
+    if not user_ids:
+        return 0
+    until = (now or timezone.now()) + timedelta(seconds=settings.HUB_PRESENCE_LEASE_SECONDS)
+    return AgentProfile.objects.filter(user_id__in=list(user_ids)).update(online_until=until)
+
+
+def do_expire_presence_leases(now: datetime | None = None) -> int:
+    """Set offline the agents none of whose inbox connections has been open for HUB_PRESENCE_LEASE_SECONDS
+    (the browser closed, the network or the machine gone): routing stops offering them work and hands back
+    what awaits their answer, as when they choose offline. Agents who never opened the inbox (API clients)
+    have no lease and are left alone. Returns how many were set offline."""
+    now = now or timezone.now()
+    expired = 0
+    for pk in AgentProfile.objects.filter(online_until__lt=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            profile = AgentProfile.objects.select_for_update(no_key=True).filter(pk=pk).first()
+            if profile is None or profile.online_until is None or profile.online_until >= now:
+                continue  # a connection renewed it meanwhile
+            AgentProfile.objects.filter(pk=pk).update(online_until=None)
+            if profile.presence != AgentProfile.Presence.OFFLINE:
+                do_set_presence(None, profile, AgentProfile.Presence.OFFLINE, reason="disconnected")
+                expired += 1
+    return expired
+
+
+def do_sign_out_presence(agent: AgentProfile) -> AgentProfile:
+    """An agent signed out of the inbox: they are offline, and no lease of theirs stands."""
+    AgentProfile.objects.filter(pk=agent.pk).update(online_until=None)
+    return do_set_presence(agent.user, agent, AgentProfile.Presence.OFFLINE, reason="signed_out")
 
 
 def do_create_agent(username: str, *, password: str, display_name: str = "", role: str = AgentProfile.Role.AGENT,

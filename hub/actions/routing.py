@@ -417,7 +417,7 @@ def do_set_away_after_misses(agent_id: int) -> bool:
         if (profile is None or profile.presence != AgentProfile.Presence.AVAILABLE
                 or profile.missed_offers < settings.HUB_ROUTING_MAX_MISSED_OFFERS):
             return False
-        do_set_presence(None, profile, AgentProfile.Presence.AWAY)
+        do_set_presence(None, profile, AgentProfile.Presence.AWAY, reason="missed_offers")
         audit.record("routing.agent_away", None, agent=agent_id, missed=profile.missed_offers)
     return True
 

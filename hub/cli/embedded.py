@@ -9,6 +9,7 @@ from django.conf import settings
 
 from hub import config, tasks
 from hub.actions.conversations import do_wake_snoozed
+from hub.celery import PRESENCE_SWEEP_SECONDS
 from hub.models import Message
 from hub.taskqueue import enqueue, runner
 
@@ -17,6 +18,7 @@ PERIODIC_JOBS = (
     (60.0, tasks.requeue_stale_outbound),
     (600.0, tasks.prune_events),
     (30.0, do_wake_snoozed),
+    (PRESENCE_SWEEP_SECONDS, tasks.expire_presence),
     (float(settings.HUB_ROUTING_TICK_SECONDS), tasks.routing_tick),
     (float(config.env_int("HUB_IMAP_POLL_SECONDS")), tasks.poll_channels),
     (3600.0, tasks.prune_webhook_deliveries),

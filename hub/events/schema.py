@@ -142,6 +142,9 @@ class PresenceChanged(_Schema):
     type: Literal["presence.changed"] = "presence.changed"
     agent_id: int
     presence: Literal["available", "away", "busy", "offline"]
+    # Set when the hub changed it, not a person: after offers in a row went unanswered, after no inbox
+    # connection of the agent's was open for a while, or at sign-out.
+    reason: Literal["missed_offers", "disconnected", "signed_out"] | None = None
 
 
 class CustomerUpdated(_Schema):

@@ -37,6 +37,13 @@ class AgentProfile(models.Model):
     teams = models.ManyToManyField(Team, related_name="agents", blank=True)
     presence = models.CharField(max_length=20, choices=Presence.choices, default=Presence.OFFLINE)
     presence_changed_at = models.DateTimeField(null=True, blank=True)
+    # Why the hub changed the presence itself ("" when the agent or a supervisor chose it).
+    presence_reason = models.CharField(max_length=20, blank=True, default="", choices=[
+        ("missed_offers", "Offers in a row let expire"), ("disconnected", "No inbox connection open"),
+        ("signed_out", "Signed out")])
+    # Until when the agent's open inbox connections vouch for them (renewed while one is open); null for an
+    # agent who never opened one, whose presence only they or a supervisor change (docs/routing.md).
+    online_until = models.DateTimeField(null=True, blank=True)
     capacity = models.JSONField(default=dict, blank=True, help_text="Units per channel; missing = default")
     language = models.CharField(max_length=16, default="en")
     # Routing's view of the agent (routing/core/model.py Agent).

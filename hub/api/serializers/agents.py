@@ -37,8 +37,8 @@ class AgentSerializer(serializers.ModelSerializer[AgentProfile]):
 
     class Meta:
         model = AgentProfile
-        fields = ["id", "username", "display_name", "role", "presence", "presence_changed_at", "teams", "skills",
-                  "capacity", "language"]
+        fields = ["id", "username", "display_name", "role", "presence", "presence_changed_at", "presence_reason",
+                  "teams", "skills", "capacity", "language"]
         read_only_fields = fields
 
     @extend_schema_field(serializers.DictField(child=serializers.IntegerField()))

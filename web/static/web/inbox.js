@@ -36,7 +36,7 @@ const state = {
 };
 
 const nodes = {
-  presence: $("presence"), connection: $("connection"), list: $("conversation-list"), more: $("list-more"),
+  presence: $("presence"), presenceNote: $("presence-note"), connection: $("connection"), list: $("conversation-list"), more: $("list-more"),
   conversation: $("conversation"), empty: $("empty"), title: $("conversation-title"), meta: $("conversation-meta"),
   timeline: $("timeline"), typing: $("typing"), composer: $("composer"), input: $("reply-input"),
   send: $("reply-send"), channel: $("reply-channel"), noteToggle: $("note-toggle"), picker: $("canned-picker"),
@@ -650,7 +650,10 @@ function applyEvent(event) {
       if (state.open && event.conversation_ids.includes(state.open.id)) closeConversation();
       break;
     case "presence.changed":
-      if (event.agent_id === config.user_id) setPresenceSelect(event.presence);
+      if (event.agent_id === config.user_id) {
+        setPresenceSelect(event.presence);
+        showPresenceReason(event.reason);
+      }
       break;
     case "offer.created":
       showOffer(event);
@@ -701,6 +704,14 @@ function setPresenceSelect(presence) {
   const busy = nodes.presence.querySelector("option[value=busy]");
   busy.hidden = busy.disabled = presence !== "busy";
   nodes.presence.value = presence;
+}
+
+// Stays until the presence changes again: an agent back at the desk must see why no work is coming.
+function showPresenceReason(reason) {
+  const text = reason ? strings.presence_reason[reason] : "";
+  nodes.presenceNote.textContent = text || "";
+  nodes.presenceNote.hidden = !text;
+  nodes.presenceNote.dataset.reason = reason || "";
 }
 
 nodes.presence.addEventListener("change", () => {
@@ -951,6 +962,7 @@ setInterval(() => {
 
 async function start() {
   setPresenceSelect(config.presence);
+  showPresenceReason(config.presence_reason);
   setNoteMode(false);
   updateNotifyButton();
   try {
