@@ -174,7 +174,9 @@ def measure_latency(rate: float, seconds: float, search_worker: bool = True, war
                                     stderr=server_log, text=True)
                    for queue in ("celery", "search") if queue == "celery" or search_worker]
         try:
-            return asyncio.run(_latency_run(port, creds, rate, seconds, env, warmup_s))
+            roles = {"web": [p.pid for p in web], "worker": [p.pid for p in workers[:1]],
+                     "search worker": [p.pid for p in workers[1:]]}
+            return asyncio.run(_latency_run(port, creds, rate, seconds, env, warmup_s, roles))
         finally:
             for proc in (*workers, *web):
                 proc.terminate()
@@ -185,8 +187,37 @@ def measure_latency(rate: float, seconds: float, search_worker: bool = True, war
             listener.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has spent, from /proc (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            # The command name may hold spaces: the fields are counted from its closing parenthesis.
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_role(roles: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds per role: the given processes, and every PostgreSQL and Redis process on the machine."""
+    out = {role: sum(_cpu_seconds(pid) for pid in pids) for role, pids in roles.items()}
+    for role in ("postgres", "redis-server"):
+        out[role] = 0.0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/comm") as comm:
+                name = comm.read().strip()
+        except OSError:
+            continue
+        if name in ("postgres", "redis-server"):
+            out[name] += _cpu_seconds(int(entry.name))
+    return out
+
+
 async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seconds: float,
-                       env: dict[str, str], warmup_s: float) -> dict[str, Any]:
+                       env: dict[str, str], warmup_s: float, roles: dict[str, list[int]]) -> dict[str, Any]:
     import aiohttp
 
     await _ingest.wait_for_port(port)
@@ -244,11 +275,15 @@ async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seco
         load = [subprocess.Popen([sys.executable, __file__, "_load", str(w), str(workers), str(rate),
                                   str(total + warmup), str(start)], env=env, text=True, stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE) for w in range(workers)]
+        roles["load"] = [p.pid for p in load]
+        roles["bench client"] = [os.getpid()]
         await asyncio.sleep(max(0.0, start - time.time()))
         busy_before, offers_before = _ingest.machine_busy(), len(received)
+        cpu_before = _cpu_by_role(roles)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout=seconds + 60)
         busy_after, offers_after = _ingest.machine_busy(), len(received)
+        cpu_after = _cpu_by_role(roles)
         done.set()
         late = 0
         for p in load:
@@ -272,7 +307,10 @@ async def _latency_run(port: int, creds: list[dict[str, str]], rate: float, seco
             # Every process on the machine (the server, worker, load, PostgreSQL, Redis and this client):
             # what one conversation costs the two cores, so the rate they can carry at most.
             "cpu_ms_per_conversation": round((busy_after - busy_before) * 1000 / max(1, offers_after - offers_before),
-                                             1)}
+                                             1),
+            # The same, per process: where the machine's time goes.
+            "cpu_ms_by_role": {role: round((cpu_after[role] - cpu_before[role]) * 1000
+                                           / max(1, offers_after - offers_before), 1) for role in cpu_after}}
 
 
 def main() -> None:
@@ -313,6 +351,7 @@ def main() -> None:
               f"warm-up: max {r['warmup_max_ms']} ms); sends late by > 50 ms: "
               f"{r['late_sends']}; machine CPU per conversation {r['cpu_ms_per_conversation']} ms "
               f"({os.cpu_count()} cores)")
+        print("  of which: " + ", ".join(f"{role} {ms} ms" for role, ms in r["cpu_ms_by_role"].items()))
 
 
 if __name__ == "__main__":
