@@ -147,3 +147,33 @@ def test_a_reply_sent_before_the_customer_panel_loads_goes_out_on_the_open_conve
     """, id=sms["conversation_id"])
     assert channels == ["sms"]
     assert watch.dialogs == [], watch.dialogs
+
+
+def test_the_hub_says_why_it_changed_the_agents_presence(hub: BrowserHub, open_page: Any) -> None:
+    """Routing set the agent away after missed offers: the inbox says so beside the presence, in the agent's
+    language, until the agent chooses a presence again."""
+    from playwright.sync_api import expect
+
+    username, password, user_id = hub.agent()
+    hub.run("""
+        from hub.actions.agents import do_set_presence
+        from hub.models import AgentProfile
+        do_set_presence(None, AgentProfile.objects.get(user_id=params["user_id"]), "away", reason="missed_offers")
+        result = None
+    """, user_id=user_id)
+    page, watch = open_page(locale="zh-CN")
+    sign_in(page, username, password)
+    expect(page.locator("[data-testid=connection]")).to_have_attribute("data-state", "open")
+    expect(page.locator("[data-testid=presence]")).to_have_value("away")
+    note = page.locator("[data-testid=presence-note]")
+    expect(note).to_be_visible()
+    expect(note).to_have_attribute("data-reason", "missed_offers")
+    expect(note).to_contain_text("连续多次来单未接")
+    page.select_option("[data-testid=presence]", "available")
+    expect(note).to_be_hidden()  # the presence.changed event of the agent's own choice carries no reason
+    assert hub.run("""
+        from hub.models import AgentProfile
+        p = AgentProfile.objects.get(user_id=params["user_id"])
+        result = [p.presence, p.presence_reason]
+    """, user_id=user_id) == ["available", ""]
+    assert watch.errors == [], watch.errors
