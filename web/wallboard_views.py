@@ -61,6 +61,11 @@ def script_strings() -> dict[str, Any]:
             "busy": pgettext("presence", "busy"),
             "offline": pgettext("presence", "offline"),
         },
+        "presence_reason": {
+            "missed_offers": pgettext("presence reason", "offers unanswered"),
+            "disconnected": pgettext("presence reason", "inbox closed"),
+            "signed_out": pgettext("presence reason", "signed out"),
+        },
         "role": {
             "agent": pgettext("role", "agent"),
             "supervisor": pgettext("role", "supervisor"),

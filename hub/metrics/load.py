@@ -85,7 +85,8 @@ def _contacts(start: dt.datetime, end: dt.datetime, now: dt.datetime,
 def _agents() -> tuple[list[dict[str, Any]], list[f.AgentState]]:
     """Every active agent: what the table shows and what the figures need."""
     profiles = list(AgentProfile.objects.filter(user__is_active=True)
-                    .values_list("user_id", "display_name", "role", "presence", "capacity", "presence_changed_at"))
+                    .values_list("user_id", "display_name", "role", "presence", "capacity", "presence_changed_at",
+                                 "presence_reason"))
     teams: dict[int, set[int]] = {}
     for uid, team_id in AgentProfile.teams.through.objects.filter(agentprofile__user__is_active=True).values_list(
             "agentprofile__user_id", "team_id"):
@@ -105,13 +106,14 @@ def _agents() -> tuple[list[dict[str, Any]], list[f.AgentState]]:
         load.setdefault(uid, {})[channel] = load.get(uid, {}).get(channel, 0) + 1
     rows: list[dict[str, Any]] = []
     states: list[f.AgentState] = []
-    for uid, name, role, presence, capacity, changed in profiles:
+    for uid, name, role, presence, capacity, changed, reason in profiles:
         mine = load.get(uid, {})
         channels = sorted(set(DEFAULT_CAPACITY) | set(capacity or {}) | set(mine))
         caps = {c: capacity_for(capacity or {}, c) for c in channels}
         state = f.AgentState(uid, presence, dict(mine), caps, frozenset(teams.get(uid, ())))
         states.append(state)
         rows.append({"id": uid, "name": name, "role": role, "presence": presence, "presence_changed_at": changed,
+                     "presence_reason": reason,
                      "teams": sorted(state.teams), "load": dict(sorted(mine.items())), "capacity": caps,
                      "occupancy": f.agent_occupancy(state), "conversations": held.get(uid, [])})
     return rows, states

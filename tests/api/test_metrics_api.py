@@ -119,6 +119,7 @@ def test_figures_of_a_queue_from_seeded_rows(org: Org) -> None:
     assert alice["load"] == {"sms": 1} and alice["capacity"]["sms"] == 8
     assert alice["occupancy"] == pytest.approx(1 / 8)
     assert [c["id"] for c in alice["conversations"]] == [c2.pk]
+    assert alice["presence_reason"] == ""
     # the overall row counts the same conversations (no others today)
     assert data["overall"]["figures"]["offered"] == 4
     # another day has none of them
@@ -154,3 +155,13 @@ def test_queries_do_not_grow_with_the_volume(org: Org) -> None:
     h.conversation(org.team_b)
     assert count() == before
     assert before <= 12
+
+
+@pytest.mark.django_db
+def test_agents_show_why_the_hub_changed_their_presence(org: Org) -> None:
+    from hub.actions.agents import do_set_presence
+
+    do_set_presence(None, org.alice.agent, "away", reason="missed_offers")  # type: ignore[attr-defined]
+    data = wallboard(org.sue)
+    alice = next(a for a in data["agents"] if a["id"] == org.alice.pk)
+    assert (alice["presence"], alice["presence_reason"]) == ("away", "missed_offers")

@@ -84,6 +84,9 @@ def test_every_text_the_script_uses_is_in_the_block() -> None:
     presences = json_block(signed_in(factories.agent("sue", role="supervisor")).get(PAGE).content.decode(),
                            "wallboard-strings")["presence"]
     assert set(presences) == {"available", "away", "busy", "offline"}
+    reasons = json_block(signed_in(factories.agent("ann", role="supervisor")).get(PAGE).content.decode(),
+                         "wallboard-strings")["presence_reason"]
+    assert set(reasons) == {"missed_offers", "disconnected", "signed_out"}
 
 
 def test_the_static_finders_find_the_script_and_the_stylesheet() -> None:

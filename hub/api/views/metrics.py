@@ -87,6 +87,8 @@ class AgentRowSerializer(serializers.Serializer[Any]):
     role = serializers.CharField()
     presence = serializers.CharField()
     presence_changed_at = serializers.DateTimeField(allow_null=True)
+    presence_reason = serializers.CharField(allow_blank=True, help_text="Why the hub changed the presence itself "
+                                            "(missed_offers, disconnected, signed_out); empty when a person chose it")
     teams = serializers.ListField(child=serializers.IntegerField())
     load = serializers.DictField(child=serializers.IntegerField(), help_text="Channel to conversations held "
                                  "(open or pending) plus a ringing offer")

@@ -266,6 +266,11 @@ function renderAgents() {
       strings.presence[agent.presence] ?? agent.presence);
     presence.dataset.metric = "presence";
     presence.dataset.value = agent.presence;
+    // Set by the hub, not the agent: the supervisor sees why (docs/routing.md, "Presence").
+    if (agent.presence_reason) {
+      presence.append(el("span", "wb-muted", ` · ${strings.presence_reason[agent.presence_reason] ?? agent.presence_reason}`));
+      presence.dataset.reason = agent.presence_reason;
+    }
     const total = Object.values(agent.load).reduce((a, b) => a + b, 0);
     const load = el("td", "wb-load", loadText(agent));
     load.dataset.metric = "load";
