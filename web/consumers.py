@@ -166,8 +166,8 @@ class AgentConsumer(JsonSocket):
             return
         self.user_id = user.pk
         pusher.adopt_running_loop()
+        self.leased = True  # before the await: a failed renewal still leaves the count for disconnect to undo
         await presence_lease.opened(self.user_id)
-        self.leased = True
         # Join the group before reading the backlog: an event committed in between arrives both ways and
         # the sequence check drops the second copy, so nothing falls in the gap.
         self.groups_joined = await _groups(user)

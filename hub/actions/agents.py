@@ -60,14 +60,18 @@ def do_expire_presence_leases(now: datetime | None = None) -> int:
     """Set offline the agents none of whose inbox connections has been open for HUB_PRESENCE_LEASE_SECONDS
     (the browser closed, the network or the machine gone): routing stops offering them work and hands back
     what awaits their answer, as when they choose offline. Agents who never opened the inbox (API clients)
-    have no lease and are left alone. Returns how many were set offline."""
+    have no lease and are left alone. An agent on a call keeps their presence: the call goes on without the
+    inbox, and once it ends (the agent available again) the next sweep finds the lease still run out.
+    Returns how many were set offline."""
     now = now or timezone.now()
     expired = 0
-    for pk in AgentProfile.objects.filter(online_until__lt=now).values_list("pk", flat=True):
+    due = AgentProfile.objects.filter(online_until__lt=now).exclude(presence=AgentProfile.Presence.BUSY)
+    for pk in due.values_list("pk", flat=True):
         with transaction.atomic():
             profile = AgentProfile.objects.select_for_update(no_key=True).filter(pk=pk).first()
-            if profile is None or profile.online_until is None or profile.online_until >= now:
-                continue  # a connection renewed it meanwhile
+            if (profile is None or profile.online_until is None or profile.online_until >= now
+                    or profile.presence == AgentProfile.Presence.BUSY):
+                continue  # a connection renewed it, or a call began, meanwhile
             AgentProfile.objects.filter(pk=pk).update(online_until=None)
             if profile.presence != AgentProfile.Presence.OFFLINE:
                 do_set_presence(None, profile, AgentProfile.Presence.OFFLINE, reason="disconnected")
@@ -77,8 +81,9 @@ def do_expire_presence_leases(now: datetime | None = None) -> int:
 
 def do_sign_out_presence(agent: AgentProfile) -> AgentProfile:
     """An agent signed out of the inbox: they are offline, and no lease of theirs stands."""
-    AgentProfile.objects.filter(pk=agent.pk).update(online_until=None)
-    return do_set_presence(agent.user, agent, AgentProfile.Presence.OFFLINE, reason="signed_out")
+    with transaction.atomic():
+        AgentProfile.objects.filter(pk=agent.pk).update(online_until=None)
+        return do_set_presence(agent.user, agent, AgentProfile.Presence.OFFLINE, reason="signed_out")
 
 
 def do_create_agent(username: str, *, password: str, display_name: str = "", role: str = AgentProfile.Role.AGENT,

@@ -118,6 +118,18 @@ def test_an_agent_already_away_keeps_away_and_loses_the_lease(settings: Any) -> 
     assert profile(alice).presence == "offline"  # away is still signed in: the shift ended without a word
 
 
+def test_an_agent_on_a_call_keeps_busy_until_the_call_ends(settings: Any) -> None:
+    alice = f.agent("alice")
+    do_set_presence(None, alice.agent, "busy")  # type: ignore[attr-defined]
+    do_renew_presence_leases([alice.pk])
+    gone = later(settings.HUB_PRESENCE_LEASE_SECONDS + 1)
+    assert do_expire_presence_leases(gone) == 0
+    assert profile(alice).presence == "busy"
+    do_set_presence(None, alice.agent, "available")  # type: ignore[attr-defined]  # the call ended
+    assert do_expire_presence_leases(gone) == 1
+    assert (profile(alice).presence, profile(alice).presence_reason) == ("offline", "disconnected")
+
+
 def test_choosing_a_presence_clears_the_reason() -> None:
     alice = available("alice")
     do_set_presence(None, alice.agent, "away", reason="missed_offers")  # type: ignore[attr-defined]
